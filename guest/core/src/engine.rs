@@ -1,0 +1,254 @@
+//! The Rego engine: named policy modules and a data document over regorus,
+//! with atomic changes and a revision counter.
+
+use crate::{Error, Limits, Result};
+use regorus::Value;
+use std::collections::BTreeMap;
+
+/// A Rego engine. Every change is all-or-nothing: a change that fails leaves
+/// policies, data and revision as they were.
+#[derive(Clone)]
+pub struct Engine {
+    rego: regorus::Engine,
+    /// Module name to (source, package).
+    modules: BTreeMap<String, (String, String)>,
+    revision: u64,
+    limits: Limits,
+    strict: bool,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Engine {
+    /// An engine with no policies, empty data and the default [`Limits`].
+    pub fn new() -> Self {
+        Self::with_limits(Limits::DEFAULT)
+    }
+
+    /// An engine enforcing `limits` on every document it parses.
+    pub fn with_limits(limits: Limits) -> Self {
+        Self {
+            rego: fresh_rego(false),
+            modules: BTreeMap::new(),
+            revision: 0,
+            limits,
+            strict: false,
+        }
+    }
+
+    /// Adds or replaces the module `name`; returns its package (`data.x`).
+    /// The whole policy set is compiled before the change is kept.
+    pub fn add_policy(&mut self, name: &str, source: &str) -> Result<String> {
+        self.limits.check_size("policy", source)?;
+        let mut rego = if self.modules.contains_key(name) {
+            self.rebuild(Some(name))?
+        } else {
+            self.rego.clone()
+        };
+        let package = rego
+            .add_policy(name.to_owned(), source.to_owned())
+            .map_err(|e| Error::InvalidPolicy(format!("{e:#}")))?;
+        compile(&mut rego)?;
+        self.modules
+            .insert(name.to_owned(), (source.to_owned(), package.clone()));
+        self.commit(rego);
+        Ok(package)
+    }
+
+    /// Removes the module `name`; `NotFound` when there is none.
+    pub fn remove_policy(&mut self, name: &str) -> Result<()> {
+        if !self.modules.contains_key(name) {
+            return Err(Error::NotFound(format!("no policy named {name:?}")));
+        }
+        let mut rego = self.rebuild(Some(name))?;
+        compile(&mut rego)?;
+        self.modules.remove(name);
+        self.commit(rego);
+        Ok(())
+    }
+
+    /// Names of the modules held, sorted.
+    pub fn policies(&self) -> Vec<String> {
+        self.modules.keys().cloned().collect()
+    }
+
+    /// Packages of the modules held, sorted and deduplicated.
+    pub fn packages(&self) -> Vec<String> {
+        let mut p: Vec<String> = self.modules.values().map(|(_, p)| p.clone()).collect();
+        p.sort();
+        p.dedup();
+        p
+    }
+
+    /// Deep-merges a JSON object into the data document.
+    pub fn add_data(&mut self, json: &str) -> Result<()> {
+        let value = self.limits.parse("data", json)?;
+        let mut rego = self.rego.clone();
+        rego.add_data(value)
+            .map_err(|e| Error::Evaluation(format!("adding data: {e:#}")))?;
+        self.commit(rego);
+        Ok(())
+    }
+
+    /// Replaces the data document with a JSON object.
+    pub fn replace_data(&mut self, json: &str) -> Result<()> {
+        let value = self.limits.parse("data", json)?;
+        if value.as_object().is_err() {
+            return Err(Error::InvalidJson("data: the data document must be an object".into()));
+        }
+        let mut rego = self.rego.clone();
+        rego.clear_data();
+        rego.add_data(value)
+            .map_err(|e| Error::Evaluation(format!("replacing data: {e:#}")))?;
+        self.commit(rego);
+        Ok(())
+    }
+
+    /// Empties the data document.
+    pub fn clear_data(&mut self) {
+        self.rego.clear_data();
+        self.bump();
+    }
+
+    /// Raise builtin errors (OPA's `strict-builtin-errors`) instead of making
+    /// the expression undefined. Off by default, as in OPA.
+    pub fn set_strict_builtin_errors(&mut self, strict: bool) {
+        self.strict = strict;
+        self.rego.set_strict_builtin_errors(strict);
+        self.bump();
+    }
+
+    /// The counter that changes on every successful policy or data change.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The document limits enforced.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Evaluates `rule` against a JSON `input` (empty text: no input) and
+    /// returns its value as compact JSON, `None` when undefined.
+    pub fn eval_rule(&mut self, rule: &str, input: &str) -> Result<Option<String>> {
+        let input = self.parse_input(input)?;
+        match self.eval_rule_value(rule, input)? {
+            Some(v) => Ok(Some(to_json(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Evaluates `rule` against an already built input value.
+    pub fn eval_rule_value(&mut self, rule: &str, input: Value) -> Result<Option<Value>> {
+        let path = self.rule_path(rule)?;
+        self.rego.set_input(input);
+        let value = self
+            .rego
+            .eval_rule(path)
+            .map_err(|e| Error::Evaluation(format!("{e:#}")))?;
+        Ok((value != Value::Undefined).then_some(value))
+    }
+
+    /// Evaluates a query and returns OPA's result set as JSON: a list of
+    /// `{"expressions": [...], "bindings": {...}}`, empty when undefined.
+    pub fn eval_query(&mut self, query: &str, input: &str) -> Result<String> {
+        self.limits.check_size("query", query)?;
+        let input = self.parse_input(input)?;
+        self.rego.set_input(input);
+        let results = self
+            .rego
+            .eval_query(query.to_owned(), false)
+            .map_err(|e| Error::Evaluation(format!("{e:#}")))?;
+        serde_json::to_string(&results.result)
+            .map_err(|e| Error::Other(format!("serializing results: {e}")))
+    }
+
+    /// Parses a JSON document under this engine's limits.
+    pub fn parse_json(&self, what: &str, json: &str) -> Result<Value> {
+        self.limits.parse(what, json)
+    }
+
+    fn parse_input(&self, input: &str) -> Result<Value> {
+        if input.trim().is_empty() {
+            return Ok(Value::Undefined);
+        }
+        self.limits.parse("input", input)
+    }
+
+    /// `authz/allow`, `/authz/allow`, `authz.allow` and `data.authz.allow`
+    /// all name the rule `data.authz.allow`; `NotFound` when no package
+    /// holds it.
+    fn rule_path(&self, rule: &str) -> Result<String> {
+        let dotted = rule.trim_start_matches('/').replace('/', ".");
+        let path = if dotted.starts_with("data.") {
+            dotted
+        } else {
+            format!("data.{dotted}")
+        };
+        let held = self.modules.values().any(|(_, pkg)| {
+            path.strip_prefix(pkg.as_str())
+                .is_some_and(|rest| rest.starts_with('.'))
+        });
+        if !held {
+            return Err(Error::NotFound(format!(
+                "no loaded package holds the rule {path}"
+            )));
+        }
+        Ok(path)
+    }
+
+    /// A new regorus engine with every module except `skip` and the current
+    /// data (the only way to drop a module from regorus).
+    fn rebuild(&self, skip: Option<&str>) -> Result<regorus::Engine> {
+        let mut rego = fresh_rego(self.strict);
+        for (name, (source, _)) in &self.modules {
+            if Some(name.as_str()) == skip {
+                continue;
+            }
+            rego.add_policy(name.clone(), source.clone())
+                .map_err(|e| Error::InvalidPolicy(format!("{e:#}")))?;
+        }
+        rego.add_data(self.rego.get_data())
+            .map_err(|e| Error::Other(format!("copying data: {e:#}")))?;
+        Ok(rego)
+    }
+
+    fn commit(&mut self, rego: regorus::Engine) {
+        self.rego = rego;
+        self.bump();
+    }
+
+    fn bump(&mut self) {
+        self.revision = self.revision.wrapping_add(1);
+    }
+}
+
+/// A regorus engine configured the one way every host uses.
+fn fresh_rego(strict: bool) -> regorus::Engine {
+    let mut rego = regorus::Engine::new();
+    rego.set_strict_builtin_errors(strict);
+    rego
+}
+
+/// Runs regorus's analysis of the whole module set (it happens lazily on the
+/// first evaluation), so a policy that parses but does not compile is
+/// refused when added rather than on the next request.
+fn compile(rego: &mut regorus::Engine) -> Result<()> {
+    rego.set_input(Value::Undefined);
+    rego.eval_query("true".to_owned(), false)
+        .map(|_| ())
+        .map_err(|e| Error::InvalidPolicy(format!("{e:#}")))
+}
+
+/// Compact JSON of a value.
+pub(crate) fn to_json(value: &Value) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Other(format!("serializing result: {e}")))
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -1,0 +1,99 @@
+//! Cache keys in the seed format
+//! `policy:decision:{user}:{action}:{resource}:{context_hash}`.
+//!
+//! `context_hash` is the first 16 hex digits of SHA-256 over the canonical
+//! JSON of the context: compact, object keys sorted bytewise, strings
+//! unescaped UTF-8, numbers as regorus prints them. One implementation serves
+//! every host, so a key built in Python equals the key built in Rust.
+
+use crate::{Error, Result};
+use core::fmt::Write;
+use regorus::Value;
+use sha2::{Digest, Sha256};
+
+/// Canonical JSON of a value: objects with sorted keys (regorus objects are
+/// ordered maps), no insignificant whitespace.
+pub fn canonical_json(value: &Value) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Other(format!("serializing context: {e}")))
+}
+
+/// First 16 hex digits of SHA-256 over `bytes`.
+pub fn short_hash(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(16);
+    for b in digest.iter().take(8) {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// The seed's context hash of an already parsed context.
+pub fn context_hash(context: &Value) -> Result<String> {
+    Ok(short_hash(canonical_json(context)?.as_bytes()))
+}
+
+/// The seed-format key.
+pub fn decision_key(user: &str, action: &str, resource: &str, context_hash: &str) -> String {
+    format!("policy:decision:{user}:{action}:{resource}:{context_hash}")
+}
+
+/// The key the authorizer stores a decision under: the seed key followed by
+/// the rule, the engine revision and a hash of the separate fields.
+///
+/// The seed format alone is ambiguous when a field holds `:` (user `a:b`,
+/// action `c` and user `a`, action `b:c` give one key), which would let one
+/// request read another's decision; the trailing field hash tells them apart.
+pub fn scoped_key(seed_key: &str, fields: [&str; 4], revision: u64) -> Result<String> {
+    let [user, action, resource, rule] = fields;
+    let tag = serde_json::to_string(&[user, action, resource, rule])
+        .map_err(|e| Error::Other(format!("serializing key fields: {e}")))?;
+    Ok(format!("{seed_key}:{rule}@{revision}:{}", short_hash(tag.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_of(json: &str) -> String {
+        context_hash(&Value::from_json_str(json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn key_order_does_not_change_the_hash() {
+        let a = hash_of(r#"{"ip": "10.0.0.1", "mfa": true, "nested": {"b": 1, "a": [1, 2]}}"#);
+        let b = hash_of(r#"{"nested":{"a":[1,2],"b":1},"mfa":true,"ip":"10.0.0.1"}"#);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 16);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, hash_of(r#"{"nested":{"a":[2,1],"b":1},"mfa":true,"ip":"10.0.0.1"}"#));
+    }
+
+    #[test]
+    fn hash_is_sha256_of_the_canonical_text() {
+        // sha256("{}") = 44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a
+        assert_eq!(hash_of(" { } "), "44136fa355b3678a");
+        let v = Value::from_json_str(r#"{"b": 1, "a": "x"}"#).unwrap();
+        assert_eq!(canonical_json(&v).unwrap(), r#"{"a":"x","b":1}"#);
+    }
+
+    #[test]
+    fn seed_format() {
+        assert_eq!(
+            decision_key("user-123", "execute", "tool:calculator", "0123456789abcdef"),
+            "policy:decision:user-123:execute:tool:calculator:0123456789abcdef"
+        );
+    }
+
+    #[test]
+    fn scope_separates_rule_revision_and_ambiguous_fields() {
+        let base = decision_key("a:b", "c", "r", "h");
+        let k = scoped_key(&base, ["a:b", "c", "r", "data.x.allow"], 1).unwrap();
+        assert!(k.starts_with("policy:decision:a:b:c:r:h:data.x.allow@1:"));
+        assert_ne!(k, scoped_key(&base, ["a:b", "c", "r", "data.x.allow"], 2).unwrap());
+        assert_ne!(k, scoped_key(&base, ["a:b", "c", "r", "data.x.deny"], 1).unwrap());
+        // Same seed key, different fields: different scoped key.
+        let other = decision_key("a", "b:c", "r", "h");
+        assert_eq!(base, other);
+        assert_ne!(k, scoped_key(&other, ["a", "b:c", "r", "data.x.allow"], 1).unwrap());
+    }
+}
