@@ -62,7 +62,12 @@ pub fn decide(
     expires_at_ms: u64,
 ) -> Result<Decision> {
     let ctx = parse_context(engine, req.context)?;
-    let seed = keys::decision_key(req.user, req.action, req.resource, &keys::context_hash(&ctx)?);
+    let seed = keys::decision_key(
+        req.user,
+        req.action,
+        req.resource,
+        &keys::context_hash(&ctx)?,
+    );
     let key = keys::scoped_key(
         &seed,
         [req.user, req.action, req.resource, rule],
@@ -70,7 +75,11 @@ pub fn decide(
     )?;
     if let Some(hit) = cache.get(&key, now_ms) {
         let value = (hit != UNDEFINED).then(|| hit.to_owned());
-        return Ok(Decision { value, cached: true, key });
+        return Ok(Decision {
+            value,
+            cached: true,
+            key,
+        });
     }
     let input = Value::from(BTreeMap::from([
         (Value::from("user"), Value::from(req.user)),
@@ -83,9 +92,18 @@ pub fn decide(
         None => None,
     };
     if expires_at_ms > now_ms {
-        cache.insert(&key, value.as_deref().unwrap_or(UNDEFINED), now_ms, expires_at_ms);
+        cache.insert(
+            &key,
+            value.as_deref().unwrap_or(UNDEFINED),
+            now_ms,
+            expires_at_ms,
+        );
     }
-    Ok(Decision { value, cached: false, key })
+    Ok(Decision {
+        value,
+        cached: false,
+        key,
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,12 @@ fn setup() -> (Engine, DecisionCache) {
 }
 
 fn req<'a>(user: &'a str, context: &'a str) -> Request<'a> {
-    Request { user, action: "read", resource: "doc:1", context }
+    Request {
+        user,
+        action: "read",
+        resource: "doc:1",
+        context,
+    }
 }
 
 #[test]
@@ -57,11 +62,16 @@ fn a_policy_change_never_serves_a_stale_decision() {
     let (mut e, mut c) = setup();
     let r = req("alice", "{}");
     decide(&mut e, &mut c, "authz/allow", &r, 0, 1000).unwrap();
-    e.add_policy("authz.rego", "package authz\nallow := false").unwrap();
+    e.add_policy("authz.rego", "package authz\nallow := false")
+        .unwrap();
     let d = decide(&mut e, &mut c, "authz/allow", &r, 1, 1000).unwrap();
     assert_eq!((d.value.as_deref(), d.cached), (Some("false"), false));
     e.add_data(r#"{"x": 1}"#).unwrap();
-    assert!(!decide(&mut e, &mut c, "authz/allow", &r, 2, 1000).unwrap().cached);
+    assert!(
+        !decide(&mut e, &mut c, "authz/allow", &r, 2, 1000)
+            .unwrap()
+            .cached
+    );
 }
 
 #[test]
@@ -69,22 +79,53 @@ fn rules_and_ambiguous_fields_get_their_own_entries() {
     let (mut e, mut c) = setup();
     let r = req("alice", "{}");
     decide(&mut e, &mut c, "authz/allow", &r, 0, 1000).unwrap();
-    assert!(!decide(&mut e, &mut c, "authz/reason", &r, 0, 1000).unwrap().cached);
-    let x = Request { user: "alice:read", action: "x", resource: "doc:1", context: "{}" };
-    let y = Request { user: "alice", action: "read:x", resource: "doc:1", context: "{}" };
+    assert!(
+        !decide(&mut e, &mut c, "authz/reason", &r, 0, 1000)
+            .unwrap()
+            .cached
+    );
+    let x = Request {
+        user: "alice:read",
+        action: "x",
+        resource: "doc:1",
+        context: "{}",
+    };
+    let y = Request {
+        user: "alice",
+        action: "read:x",
+        resource: "doc:1",
+        context: "{}",
+    };
     assert_eq!(cache_key(&e, &x).unwrap(), cache_key(&e, &y).unwrap());
     decide(&mut e, &mut c, "authz/allow", &x, 0, 1000).unwrap();
-    assert!(!decide(&mut e, &mut c, "authz/allow", &y, 0, 1000).unwrap().cached);
+    assert!(
+        !decide(&mut e, &mut c, "authz/allow", &y, 0, 1000)
+            .unwrap()
+            .cached
+    );
 }
 
 #[test]
 fn errors_are_never_cached_and_change_nothing() {
     let (mut e, mut c) = setup();
-    e.add_policy("c.rego", "package c\nx := input.context.a\nx := input.context.b").unwrap();
+    e.add_policy(
+        "c.rego",
+        "package c\nx := input.context.a\nx := input.context.b",
+    )
+    .unwrap();
     let r = req("alice", r#"{"a": 1, "b": 2}"#);
-    assert!(matches!(decide(&mut e, &mut c, "c/x", &r, 0, 100), Err(Error::Evaluation(_))));
-    assert!(matches!(decide(&mut e, &mut c, "c/x", &req("a", "{bad"), 0, 100), Err(Error::InvalidJson(_))));
-    assert!(matches!(decide(&mut e, &mut c, "nope/x", &req("a", "{}"), 0, 100), Err(Error::NotFound(_))));
+    assert!(matches!(
+        decide(&mut e, &mut c, "c/x", &r, 0, 100),
+        Err(Error::Evaluation(_))
+    ));
+    assert!(matches!(
+        decide(&mut e, &mut c, "c/x", &req("a", "{bad"), 0, 100),
+        Err(Error::InvalidJson(_))
+    ));
+    assert!(matches!(
+        decide(&mut e, &mut c, "nope/x", &req("a", "{}"), 0, 100),
+        Err(Error::NotFound(_))
+    ));
     assert_eq!(c.len(), 0);
     assert_eq!(c.stats().hits, 0);
 }

@@ -114,7 +114,8 @@ impl DecisionCache {
         });
         let hash = self.hasher.hash_one(key);
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.table.insert_unique(hash, i, |&j| rehash(hasher, slots, j));
+        self.table
+            .insert_unique(hash, i, |&j| rehash(hasher, slots, j));
         self.push_front(i);
     }
 

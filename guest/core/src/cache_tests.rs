@@ -6,7 +6,10 @@ fn cache(cap: u32) -> DecisionCache {
 
 #[test]
 fn zero_capacity_is_a_typed_error() {
-    assert!(matches!(DecisionCache::new(0), Err(Error::LimitExceeded(_))));
+    assert!(matches!(
+        DecisionCache::new(0),
+        Err(Error::LimitExceeded(_))
+    ));
 }
 
 #[test]
@@ -35,7 +38,10 @@ fn eviction_drops_least_recent_and_counts() {
     assert_eq!(c.get("a", 0), Some("1"));
     assert_eq!(c.get("c", 0), Some("3"));
     let s = c.stats();
-    assert_eq!((s.evictions, s.expirations, s.entries, s.capacity), (1, 0, 2, 2));
+    assert_eq!(
+        (s.evictions, s.expirations, s.entries, s.capacity),
+        (1, 0, 2, 2)
+    );
     // Replacing a key never evicts.
     c.insert("a", "9", 0, 100);
     assert_eq!(c.stats().evictions, 1);

@@ -98,7 +98,9 @@ impl Engine {
     pub fn replace_data(&mut self, json: &str) -> Result<()> {
         let value = self.limits.parse("data", json)?;
         if value.as_object().is_err() {
-            return Err(Error::InvalidJson("data: the data document must be an object".into()));
+            return Err(Error::InvalidJson(
+                "data: the data document must be an object".into(),
+            ));
         }
         let mut rego = self.rego.clone();
         rego.clear_data();

@@ -21,11 +21,25 @@ fn snapshot(e: &mut Engine) -> (u64, Vec<String>, Vec<String>, String) {
 #[test]
 fn evaluates_rules_and_reports_undefined_as_none() {
     let mut e = engine();
-    assert_eq!(e.eval_rule("data.authz.allow", r#"{"user":"alice"}"#).unwrap().as_deref(), Some("true"));
-    assert_eq!(e.eval_rule("authz/allow", r#"{"user":"bob"}"#).unwrap().as_deref(), Some("false"));
-    e.add_policy("x.rego", "package x\ny if input.n > 1").unwrap();
+    assert_eq!(
+        e.eval_rule("data.authz.allow", r#"{"user":"alice"}"#)
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        e.eval_rule("authz/allow", r#"{"user":"bob"}"#)
+            .unwrap()
+            .as_deref(),
+        Some("false")
+    );
+    e.add_policy("x.rego", "package x\ny if input.n > 1")
+        .unwrap();
     assert_eq!(e.eval_rule("x.y", r#"{"n": 0}"#).unwrap(), None);
-    assert_eq!(e.eval_rule("/x/y", r#"{"n": 2}"#).unwrap().as_deref(), Some("true"));
+    assert_eq!(
+        e.eval_rule("/x/y", r#"{"n": 2}"#).unwrap().as_deref(),
+        Some("true")
+    );
     assert_eq!(e.eval_rule("x/y", "").unwrap(), None);
 }
 
@@ -33,13 +47,33 @@ fn evaluates_rules_and_reports_undefined_as_none() {
 fn data_add_merge_replace_clear() {
     let mut e = engine();
     e.add_data(r#"{"admins": {"root": true}}"#).unwrap();
-    assert_eq!(e.eval_rule("data.authz.allow", r#"{"user":"root"}"#).unwrap().as_deref(), Some("true"));
+    assert_eq!(
+        e.eval_rule("data.authz.allow", r#"{"user":"root"}"#)
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
     e.add_data(r#"{"admins": {"ops": true}}"#).unwrap();
-    assert_eq!(e.eval_rule("data.authz.allow", r#"{"user":"ops"}"#).unwrap().as_deref(), Some("true"));
+    assert_eq!(
+        e.eval_rule("data.authz.allow", r#"{"user":"ops"}"#)
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
     e.replace_data(r#"{"admins": {"ops": true}}"#).unwrap();
-    assert_eq!(e.eval_rule("data.authz.allow", r#"{"user":"root"}"#).unwrap().as_deref(), Some("false"));
+    assert_eq!(
+        e.eval_rule("data.authz.allow", r#"{"user":"root"}"#)
+            .unwrap()
+            .as_deref(),
+        Some("false")
+    );
     e.clear_data();
-    assert_eq!(e.eval_rule("data.authz.allow", r#"{"user":"ops"}"#).unwrap().as_deref(), Some("false"));
+    assert_eq!(
+        e.eval_rule("data.authz.allow", r#"{"user":"ops"}"#)
+            .unwrap()
+            .as_deref(),
+        Some("false")
+    );
 }
 
 #[test]
@@ -52,7 +86,8 @@ fn revision_changes_on_every_change() {
     };
     e.add_policy("a.rego", AUTHZ).unwrap();
     step(&mut e);
-    e.add_policy("a.rego", "package authz\nallow := true").unwrap();
+    e.add_policy("a.rego", "package authz\nallow := true")
+        .unwrap();
     step(&mut e);
     e.add_data("{}").unwrap();
     step(&mut e);
@@ -69,15 +104,25 @@ fn revision_changes_on_every_change() {
 #[test]
 fn replace_and_remove_policies() {
     let mut e = engine();
-    e.add_policy("authz.rego", "package authz\nallow := \"replaced\"").unwrap();
-    assert_eq!(e.eval_rule("authz/allow", "{}").unwrap().as_deref(), Some("\"replaced\""));
+    e.add_policy("authz.rego", "package authz\nallow := \"replaced\"")
+        .unwrap();
+    assert_eq!(
+        e.eval_rule("authz/allow", "{}").unwrap().as_deref(),
+        Some("\"replaced\"")
+    );
     e.add_policy("other.rego", "package other\nx := 1").unwrap();
     assert_eq!(e.policies(), ["authz.rego", "other.rego"]);
     assert_eq!(e.packages(), ["data.authz", "data.other"]);
     e.remove_policy("authz.rego").unwrap();
     assert_eq!(e.packages(), ["data.other"]);
-    assert!(matches!(e.eval_rule("authz/allow", "{}"), Err(Error::NotFound(_))));
-    assert!(matches!(e.remove_policy("authz.rego"), Err(Error::NotFound(_))));
+    assert!(matches!(
+        e.eval_rule("authz/allow", "{}"),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        e.remove_policy("authz.rego"),
+        Err(Error::NotFound(_))
+    ));
 }
 
 #[test]
@@ -86,7 +131,12 @@ fn removing_a_policy_keeps_data() {
     e.add_data(r#"{"admins": {"root": true}}"#).unwrap();
     e.add_policy("other.rego", "package other\nx := 1").unwrap();
     e.remove_policy("other.rego").unwrap();
-    assert_eq!(e.eval_rule("authz/allow", r#"{"user":"root"}"#).unwrap().as_deref(), Some("true"));
+    assert_eq!(
+        e.eval_rule("authz/allow", r#"{"user":"root"}"#)
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
 }
 
 #[test]
@@ -95,61 +145,112 @@ fn query_returns_opa_result_sets() {
     let r: serde_json::Value =
         serde_json::from_str(&e.eval_query("x := input.n + 1", r#"{"n": 41}"#).unwrap()).unwrap();
     assert_eq!(r[0]["bindings"]["x"], 42);
-    assert_eq!(e.eval_query("x := input.missing", r#"{"n": 1}"#).unwrap(), "[]");
+    assert_eq!(
+        e.eval_query("x := input.missing", r#"{"n": 1}"#).unwrap(),
+        "[]"
+    );
 }
 
 #[test]
 fn bad_policy_is_typed_positioned_and_changes_nothing() {
     let mut e = engine();
     let before = snapshot(&mut e);
-    let err = e.add_policy("bad.rego", "package bad\nallow if {").unwrap_err();
-    let Error::InvalidPolicy(msg) = err else { panic!("{err:?}") };
+    let err = e
+        .add_policy("bad.rego", "package bad\nallow if {")
+        .unwrap_err();
+    let Error::InvalidPolicy(msg) = err else {
+        panic!("{err:?}")
+    };
     assert!(msg.contains("bad.rego:"), "{msg}");
     // Parses, but does not compile: an unsafe variable.
-    let err = e.add_policy("bad.rego", "package bad\nallow if x > 1").unwrap_err();
+    let err = e
+        .add_policy("bad.rego", "package bad\nallow if x > 1")
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidPolicy(_)), "{err:?}");
     // Replacing a good module with a bad one keeps the good one.
-    assert!(e.add_policy("authz.rego", "package authz\nallow if {").is_err());
+    assert!(
+        e.add_policy("authz.rego", "package authz\nallow if {")
+            .is_err()
+    );
     assert_eq!(snapshot(&mut e), before);
-    assert_eq!(e.eval_rule("authz/allow", r#"{"user":"alice"}"#).unwrap().as_deref(), Some("true"));
+    assert_eq!(
+        e.eval_rule("authz/allow", r#"{"user":"alice"}"#)
+            .unwrap()
+            .as_deref(),
+        Some("true")
+    );
 }
 
 #[test]
 fn bad_json_and_limits_are_typed_and_change_nothing() {
-    let mut e = Engine::with_limits(Limits { max_depth: 4, max_bytes: 256 });
+    let mut e = Engine::with_limits(Limits {
+        max_depth: 4,
+        max_bytes: 256,
+    });
     e.add_policy("authz.rego", AUTHZ).unwrap();
     e.add_data(r#"{"admins": {"root": true}}"#).unwrap();
     let before = snapshot(&mut e);
     assert!(matches!(e.add_data("{nope"), Err(Error::InvalidJson(_))));
     assert!(matches!(e.add_data("[1]"), Err(Error::Evaluation(_))));
     assert!(matches!(e.replace_data("[1]"), Err(Error::InvalidJson(_))));
-    assert!(matches!(e.add_data(r#"{"admins": {"root": false}}"#), Err(Error::Evaluation(_))));
-    assert!(matches!(e.replace_data(r#"{"a":[[[[[1]]]]]}"#), Err(Error::LimitExceeded(_))));
+    assert!(matches!(
+        e.add_data(r#"{"admins": {"root": false}}"#),
+        Err(Error::Evaluation(_))
+    ));
+    assert!(matches!(
+        e.replace_data(r#"{"a":[[[[[1]]]]]}"#),
+        Err(Error::LimitExceeded(_))
+    ));
     let big = format!(r#"{{"a":"{}"}}"#, "x".repeat(300));
     assert!(matches!(e.add_data(&big), Err(Error::LimitExceeded(_))));
-    assert!(matches!(e.eval_rule("authz/allow", &big), Err(Error::LimitExceeded(_))));
-    assert!(matches!(e.eval_rule("authz/allow", "{"), Err(Error::InvalidJson(_))));
-    assert!(matches!(e.add_policy("p.rego", &"#".repeat(300)), Err(Error::LimitExceeded(_))));
+    assert!(matches!(
+        e.eval_rule("authz/allow", &big),
+        Err(Error::LimitExceeded(_))
+    ));
+    assert!(matches!(
+        e.eval_rule("authz/allow", "{"),
+        Err(Error::InvalidJson(_))
+    ));
+    assert!(matches!(
+        e.add_policy("p.rego", &"#".repeat(300)),
+        Err(Error::LimitExceeded(_))
+    ));
     assert_eq!(snapshot(&mut e), before);
 }
 
 #[test]
 fn evaluation_errors_are_typed() {
     let mut e = Engine::new();
-    e.add_policy("c.rego", "package c\nx := input.a\nx := input.b").unwrap();
+    e.add_policy("c.rego", "package c\nx := input.a\nx := input.b")
+        .unwrap();
     let err = e.eval_rule("c/x", r#"{"a": 1, "b": 2}"#).unwrap_err();
     assert!(matches!(err, Error::Evaluation(_)), "{err:?}");
-    assert!(matches!(e.eval_query("1 +", "{}"), Err(Error::Evaluation(_))));
-    assert!(matches!(e.eval_rule("nope/x", "{}"), Err(Error::NotFound(_))));
+    assert!(matches!(
+        e.eval_query("1 +", "{}"),
+        Err(Error::Evaluation(_))
+    ));
+    assert!(matches!(
+        e.eval_rule("nope/x", "{}"),
+        Err(Error::NotFound(_))
+    ));
     // The engine still answers after an error.
-    assert_eq!(e.eval_rule("c/x", r#"{"a": 1, "b": 1}"#).unwrap().as_deref(), Some("1"));
+    assert_eq!(
+        e.eval_rule("c/x", r#"{"a": 1, "b": 1}"#)
+            .unwrap()
+            .as_deref(),
+        Some("1")
+    );
 }
 
 #[test]
 fn strict_builtin_errors_switch() {
     let mut e = Engine::new();
-    e.add_policy("s.rego", "package s\nx := to_number(input.v)").unwrap();
+    e.add_policy("s.rego", "package s\nx := to_number(input.v)")
+        .unwrap();
     assert_eq!(e.eval_rule("s/x", r#"{"v": "nan?"}"#).unwrap(), None);
     e.set_strict_builtin_errors(true);
-    assert!(matches!(e.eval_rule("s/x", r#"{"v": "nan?"}"#), Err(Error::Evaluation(_))));
+    assert!(matches!(
+        e.eval_rule("s/x", r#"{"v": "nan?"}"#),
+        Err(Error::Evaluation(_))
+    ));
 }

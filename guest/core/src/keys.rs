@@ -47,7 +47,10 @@ pub fn scoped_key(seed_key: &str, fields: [&str; 4], revision: u64) -> Result<St
     let [user, action, resource, rule] = fields;
     let tag = serde_json::to_string(&[user, action, resource, rule])
         .map_err(|e| Error::Other(format!("serializing key fields: {e}")))?;
-    Ok(format!("{seed_key}:{rule}@{revision}:{}", short_hash(tag.as_bytes())))
+    Ok(format!(
+        "{seed_key}:{rule}@{revision}:{}",
+        short_hash(tag.as_bytes())
+    ))
 }
 
 #[cfg(test)]
@@ -65,7 +68,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.len(), 16);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_ne!(a, hash_of(r#"{"nested":{"a":[2,1],"b":1},"mfa":true,"ip":"10.0.0.1"}"#));
+        assert_ne!(
+            a,
+            hash_of(r#"{"nested":{"a":[2,1],"b":1},"mfa":true,"ip":"10.0.0.1"}"#)
+        );
     }
 
     #[test]
@@ -89,11 +95,20 @@ mod tests {
         let base = decision_key("a:b", "c", "r", "h");
         let k = scoped_key(&base, ["a:b", "c", "r", "data.x.allow"], 1).unwrap();
         assert!(k.starts_with("policy:decision:a:b:c:r:h:data.x.allow@1:"));
-        assert_ne!(k, scoped_key(&base, ["a:b", "c", "r", "data.x.allow"], 2).unwrap());
-        assert_ne!(k, scoped_key(&base, ["a:b", "c", "r", "data.x.deny"], 1).unwrap());
+        assert_ne!(
+            k,
+            scoped_key(&base, ["a:b", "c", "r", "data.x.allow"], 2).unwrap()
+        );
+        assert_ne!(
+            k,
+            scoped_key(&base, ["a:b", "c", "r", "data.x.deny"], 1).unwrap()
+        );
         // Same seed key, different fields: different scoped key.
         let other = decision_key("a", "b:c", "r", "h");
         assert_eq!(base, other);
-        assert_ne!(k, scoped_key(&other, ["a", "b:c", "r", "data.x.allow"], 1).unwrap());
+        assert_ne!(
+            k,
+            scoped_key(&other, ["a", "b:c", "r", "data.x.allow"], 1).unwrap()
+        );
     }
 }

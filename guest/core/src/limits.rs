@@ -98,25 +98,42 @@ mod tests {
 
     #[test]
     fn depth_counts_nesting_not_brackets_in_strings() {
-        let l = Limits { max_depth: 2, max_bytes: 100 };
+        let l = Limits {
+            max_depth: 2,
+            max_bytes: 100,
+        };
         assert!(l.check_json("x", r#"{"a":[1]}"#).is_ok());
         assert!(l.check_json("x", r#"{"a":"[[[[{{{{\"["}"#).is_ok());
-        assert!(matches!(l.check_json("x", r#"{"a":[[1]]}"#), Err(Error::LimitExceeded(_))));
+        assert!(matches!(
+            l.check_json("x", r#"{"a":[[1]]}"#),
+            Err(Error::LimitExceeded(_))
+        ));
         assert!(l.check_json("x", "[[],[],[]]").is_ok());
     }
 
     #[test]
     fn size_limit_is_typed() {
-        let l = Limits { max_depth: 8, max_bytes: 4 };
-        assert!(matches!(l.parse("input", "12345"), Err(Error::LimitExceeded(_))));
-        assert!(matches!(l.parse("input", "{"), Err(Error::InvalidJson(m)) if m.starts_with("input")));
+        let l = Limits {
+            max_depth: 8,
+            max_bytes: 4,
+        };
+        assert!(matches!(
+            l.parse("input", "12345"),
+            Err(Error::LimitExceeded(_))
+        ));
+        assert!(
+            matches!(l.parse("input", "{"), Err(Error::InvalidJson(m)) if m.starts_with("input"))
+        );
     }
 
     #[test]
     fn validate_accepts_json_and_rejects_garbage() {
         let l = Limits::DEFAULT;
         assert!(l.validate("v", r#"{"allow": true}"#).is_ok());
-        assert!(matches!(l.validate("v", "{allow}"), Err(Error::InvalidJson(_))));
+        assert!(matches!(
+            l.validate("v", "{allow}"),
+            Err(Error::InvalidJson(_))
+        ));
         assert!(matches!(l.validate("v", ""), Err(Error::InvalidJson(_))));
     }
 }

@@ -1,0 +1,52 @@
+//! The `authorizer` interface: one crossing per decision.
+
+use crate::Component;
+use crate::cache::CacheResource;
+use crate::evaluator::EngineResource;
+use crate::exports::sark::policy::authorizer::{
+    CacheBorrow, Decision, EngineBorrow, Error, Guest, Request,
+};
+use sark_policy_core as sark;
+
+fn request(r: &Request) -> sark::Request<'_> {
+    sark::Request {
+        user: &r.user,
+        action: &r.action,
+        resource: &r.resource,
+        context: &r.context,
+    }
+}
+
+impl Guest for Component {
+    fn decide(
+        engine: EngineBorrow<'_>,
+        cache: CacheBorrow<'_>,
+        rule: String,
+        req: Request,
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> Result<Decision, Error> {
+        let engine = engine.get::<EngineResource>();
+        let cache = cache.get::<CacheResource>();
+        let d = sark::authorizer::decide(
+            &mut engine.0.borrow_mut(),
+            &mut cache.0.borrow_mut(),
+            &rule,
+            &request(&req),
+            now_ms,
+            expires_at_ms,
+        )?;
+        Ok(Decision {
+            value: d.value,
+            cached: d.cached,
+            key: d.key,
+        })
+    }
+
+    fn cache_key(req: Request) -> Result<String, Error> {
+        Ok(sark::authorizer::cache_key(
+            &sark::Engine::new(),
+            &request(&req),
+        )?)
+    }
+}

@@ -1,0 +1,67 @@
+//! The `evaluator` interface: a `RefCell` around the core engine.
+
+use crate::Component;
+use crate::exports::sark::policy::evaluator::{Error, Guest, GuestEngine, Limits};
+use core::cell::RefCell;
+use sark_policy_core as sark;
+
+/// The `engine` resource.
+pub struct EngineResource(pub RefCell<sark::Engine>);
+
+impl Guest for Component {
+    type Engine = EngineResource;
+}
+
+impl GuestEngine for EngineResource {
+    fn new() -> Self {
+        EngineResource(RefCell::new(sark::Engine::new()))
+    }
+
+    fn add_policy(&self, name: String, source: String) -> Result<String, Error> {
+        Ok(self.0.borrow_mut().add_policy(&name, &source)?)
+    }
+
+    fn remove_policy(&self, name: String) -> Result<(), Error> {
+        Ok(self.0.borrow_mut().remove_policy(&name)?)
+    }
+
+    fn policies(&self) -> Vec<String> {
+        self.0.borrow().policies()
+    }
+
+    fn packages(&self) -> Vec<String> {
+        self.0.borrow().packages()
+    }
+
+    fn add_data(&self, json: String) -> Result<(), Error> {
+        Ok(self.0.borrow_mut().add_data(&json)?)
+    }
+
+    fn replace_data(&self, json: String) -> Result<(), Error> {
+        Ok(self.0.borrow_mut().replace_data(&json)?)
+    }
+
+    fn clear_data(&self) {
+        self.0.borrow_mut().clear_data();
+    }
+
+    fn eval_rule(&self, rule: String, input: String) -> Result<Option<String>, Error> {
+        Ok(self.0.borrow_mut().eval_rule(&rule, &input)?)
+    }
+
+    fn eval_query(&self, query: String, input: String) -> Result<String, Error> {
+        Ok(self.0.borrow_mut().eval_query(&query, &input)?)
+    }
+
+    fn set_strict_builtin_errors(&self, on: bool) {
+        self.0.borrow_mut().set_strict_builtin_errors(on);
+    }
+
+    fn revision(&self) -> u64 {
+        self.0.borrow().revision()
+    }
+
+    fn limits(&self) -> Limits {
+        self.0.borrow().limits().into()
+    }
+}
