@@ -36,9 +36,9 @@ venv: $(VENV)/.installed
 build: component host
 
 component: rust-targets
-	$(CARGO) build -p sark-policy-component --target wasm32-wasip2 --release
+	$(CARGO) build -p sark-policy-component --target wasm32-wasip2 --profile guest
 	mkdir -p $(DIST)
-	cp target/wasm32-wasip2/release/sark_policy_component.wasm $(COMPONENT)
+	cp target/wasm32-wasip2/guest/sark_policy_component.wasm $(COMPONENT)
 	cp $(COMPONENT) $(PYPKG_WASM)
 	@ls -l $(COMPONENT)
 
@@ -50,13 +50,13 @@ wit: component venv
 	$(VENV)/bin/wasm-tools component wit $(COMPONENT)
 
 demo: build
-	./target/release/sark-policy decide --policy examples/authz.rego --data examples/data.json \
+	./target/release/sark-policy decide --policy examples/authz.rego --data examples/data.json --progress 10 \
 	  --rule data.authz.allow < examples/requests.jsonl
 
 test: build venv test-rust test-python
 
-test-rust:
-	$(CARGO) test --workspace
+test-rust: build
+	$(CARGO) test --workspace --release
 
 test-python: venv component
 	$(PY) -m pip install -q --no-deps --force-reinstall ./python-host
