@@ -1,0 +1,60 @@
+"""sark_policy: a sandboxed Rego policy engine with a decision cache, run as
+one WebAssembly component by wasmtime.
+
+- `PolicyEngine`: policies and data in, decisions out.
+- `Authorizer`: a cached decision per request in one call into the
+  component.
+- `PolicyCache`: a drop-in for the old `RustPolicyCache`.
+
+Every call crosses into a sandboxed instance with no WASI capability, a
+memory cap and a deadline; a trap recycles the instance and raises a
+`SandboxTrapError`.
+"""
+
+from ._authorizer import Authorizer, Decision
+from ._cache import PolicyCache, get_policy_cache, is_available
+from ._engine import DocumentLimits, PolicyEngine
+from ._errors import (
+    EvaluationError,
+    InvalidJsonError,
+    InvalidPolicyError,
+    LimitExceededError,
+    NotFoundError,
+    OtherPolicyError,
+    PolicyError,
+    PolicyTimeoutError,
+    SandboxMemoryError,
+    SandboxTrapError,
+)
+from ._json import UNDEFINED, Undefined
+from ._sandbox import SandboxLimits
+from ._ttl import DEFAULT_SENSITIVITY_TTLS, Clock, Sensitivity, TtlPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Authorizer",
+    "Clock",
+    "DEFAULT_SENSITIVITY_TTLS",
+    "Decision",
+    "DocumentLimits",
+    "EvaluationError",
+    "InvalidJsonError",
+    "InvalidPolicyError",
+    "LimitExceededError",
+    "NotFoundError",
+    "OtherPolicyError",
+    "PolicyCache",
+    "PolicyEngine",
+    "PolicyError",
+    "PolicyTimeoutError",
+    "SandboxLimits",
+    "SandboxMemoryError",
+    "SandboxTrapError",
+    "Sensitivity",
+    "TtlPolicy",
+    "UNDEFINED",
+    "Undefined",
+    "get_policy_cache",
+    "is_available",
+]

@@ -1,0 +1,128 @@
+"""Lookup metrics in the seed's shape, latency percentiles, Prometheus text.
+
+Callers update a `Metrics` while holding the sandbox lock, so the counters
+need no lock of their own.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any
+
+__all__ = ["Metrics", "prometheus_text"]
+
+_WINDOW = 4096  # latencies kept for percentiles (a power of two: masked index)
+
+
+class Metrics:
+    """Hit/miss counters and the latencies of the most recent lookups.
+
+    Percentiles cover the last 4096 lookups; the average covers every
+    lookup since creation or the last `reset`.
+    """
+
+    __slots__ = ("hits", "misses", "_total_s", "_lat", "_n", "base_recycles", "base_timeouts")
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.misses = 0
+        self._total_s = 0.0
+        self._lat = array("d", bytes(8 * _WINDOW))
+        self._n = 0
+        # Sandbox counters are lifetime totals; reset() remembers them here.
+        self.base_recycles = 0
+        self.base_timeouts = 0
+
+    def record(self, hit: bool, seconds: float) -> None:
+        """Counts one lookup that took `seconds`."""
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+        self._total_s += seconds
+        self._lat[self._n & (_WINDOW - 1)] = seconds
+        self._n += 1
+
+    def reset(self, recycles: int, timeouts: int) -> None:
+        """Zeroes everything; `recycles` / `timeouts` are the sandbox's
+        lifetime totals now, reported from here on as the new zero."""
+        self.hits = self.misses = self._n = 0
+        self._total_s = 0.0
+        self.base_recycles = recycles
+        self.base_timeouts = timeouts
+
+    @property
+    def total_seconds(self) -> float:
+        """Sum of all lookup latencies since creation or the last reset."""
+        return self._total_s
+
+    def _percentile_ms(self, ordered: list[float], p: float) -> float:
+        if not ordered:
+            return 0.0
+        index = min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))
+        return round(ordered[index] * 1000, 4)
+
+    def snapshot(self, *, evictions: int, recycles: int, timeouts: int) -> dict[str, Any]:
+        """The metrics dict: the seed's keys (`hits`, `misses`,
+        `total_requests`, `evictions`, `hit_rate`, `miss_rate` as
+        percentages rounded to 2 places, `avg_cache_latency_ms`) plus
+        `p50/p95/p99_latency_ms`, `recycles` and `timeouts`.
+
+        Latencies are rounded to 4 places (0.1 us), not the seed's 2, which
+        would print every in-process lookup as 0.0.
+        """
+        total = self.hits + self.misses
+        hit_rate = self.hits / total * 100 if total else 0.0
+        ordered = sorted(self._lat[: min(self._n, _WINDOW)])
+        return {
+            "hits": self.hits,
+            "misses": self.misses,
+            "total_requests": total,
+            "evictions": evictions,
+            "hit_rate": round(hit_rate, 2),
+            # The seed reports 100 - hit_rate, so 100.0 before any request.
+            "miss_rate": round(100.0 - hit_rate, 2),
+            "avg_cache_latency_ms": round(self._total_s / total * 1000, 4) if total else 0.0,
+            "p50_latency_ms": self._percentile_ms(ordered, 50),
+            "p95_latency_ms": self._percentile_ms(ordered, 95),
+            "p99_latency_ms": self._percentile_ms(ordered, 99),
+            "recycles": recycles - self.base_recycles,
+            "timeouts": timeouts - self.base_timeouts,
+        }
+
+
+_COUNTERS = (  # (metric name, snapshot key, help)
+    ("hits", "hits", "Lookups that found a live entry."),
+    ("misses", "misses", "Lookups that found nothing live."),
+    ("requests", "total_requests", "Lookups."),
+    ("evictions", "evictions", "Live entries dropped to make room."),
+    ("recycles", "recycles", "WebAssembly instances replaced after a trap or timeout."),
+    ("timeouts", "timeouts", "Calls stopped at their deadline."),
+)
+
+
+def prometheus_text(metrics: Metrics, prefix: str, snapshot: dict[str, Any], entries: int) -> str:
+    """Prometheus text exposition (format 0.0.4) of `snapshot` (taken from
+    `metrics`): counters `<prefix>_<name>_total`, a gauge `<prefix>_entries`
+    and a summary `<prefix>_latency_seconds` with quantiles 0.5/0.95/0.99."""
+    lines: list[str] = []
+    for name, key, help_text in _COUNTERS:
+        metric = f"{prefix}_{name}_total"
+        lines += [
+            f"# HELP {metric} {help_text}",
+            f"# TYPE {metric} counter",
+            f"{metric} {snapshot[key]}",
+        ]
+    lines += [
+        f"# HELP {prefix}_entries Entries held, live or not yet cleaned up.",
+        f"# TYPE {prefix}_entries gauge",
+        f"{prefix}_entries {entries}",
+        f"# HELP {prefix}_latency_seconds Lookup latency seen from Python.",
+        f"# TYPE {prefix}_latency_seconds summary",
+    ]
+    for q, key in (("0.5", "p50_latency_ms"), ("0.95", "p95_latency_ms"), ("0.99", "p99_latency_ms")):
+        lines.append(f'{prefix}_latency_seconds{{quantile="{q}"}} {snapshot[key] / 1000:.9f}')
+    total = snapshot["total_requests"]
+    lines.append(f"{prefix}_latency_seconds_sum {metrics.total_seconds:.9f}")
+    lines.append(f"{prefix}_latency_seconds_count {total}")
+    return "\n".join(lines) + "\n"
