@@ -97,6 +97,7 @@ def _raw(name: str, restype: Any, *argtypes: Any) -> Any:
     """A prototype over the library symbol without wasmtime-py's wrapper or
     argtypes checks. CFUNCTYPE releases the GIL for the call."""
     address = ctypes.cast(getattr(ffi.dll, name), c_void_p).value
+    assert address is not None
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
 
 
@@ -366,7 +367,9 @@ class Bindings:
         self._arena_addr = ctypes.addressof(self._arena)
         self._arena_mv = memoryview(self._arena).cast("B")
         resolved: dict[str, Func] = {}
-        for name, (iface, export, *_rest) in {**SIGNATURES, **_CONSTRUCTORS}.items():
+        exports = [(n, s[0], s[1]) for n, s in SIGNATURES.items()]
+        exports += [(n, s[0], s[1]) for n, s in _CONSTRUCTORS.items()]
+        for name, iface, export in exports:
             parent = instance.get_export_index(store, iface)
             index = instance.get_export_index(store, export, parent) if parent else None
             func = instance.get_func(store, index) if index else None
@@ -374,11 +377,11 @@ class Bindings:
                 raise ImportError(f"the component does not export {iface}#{export}")
             resolved[name] = func
         if not _checked:
-            wrong = [
-                f"{name}: expected {spec[2]}, found {render_func_type(resolved[name].type(store))}"
-                for name, spec in {**SIGNATURES, **_CONSTRUCTORS}.items()
-                if render_func_type(resolved[name].type(store)) != spec[2]
-            ]
+            expected = {n: s[2] for n, s in SIGNATURES.items()}
+            expected.update((n, s[2]) for n, s in _CONSTRUCTORS.items())
+            found = {n: render_func_type(resolved[n].type(store)) for n in expected}
+            wrong = [f"{n}: expected {expected[n]}, found {found[n]}"
+                     for n in expected if found[n] != expected[n]]
             if wrong:
                 raise ImportError("the component's WIT changed:\n  " + "\n  ".join(wrong))
             _checked = True

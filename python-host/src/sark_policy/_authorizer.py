@@ -13,6 +13,7 @@ from wasmtime.component import ResourceAny
 
 from ._abi import Bindings, Trapped
 from ._engine import PolicyEngine
+from ._errors import OtherPolicyError
 from ._json import UNDEFINED, context_text, loads
 from ._metrics import Metrics, prometheus_text
 from ._ttl import Clock, Sensitivity, TtlPolicy, to_ms
@@ -84,6 +85,7 @@ class Authorizer:
         self._keys: dict[tuple[str, str, str, str, str], tuple[int, int, str]] = {}
         self._resource: ResourceAny
         self._handle = 0
+        self._closed = False
         with self._sandbox.loading() as abi:
             self._create(abi)
         self._sandbox.on_recycle(self._rebuild)
@@ -113,6 +115,8 @@ class Authorizer:
         `LimitExceededError`, or after a trap `PolicyTimeoutError` /
         `SandboxTrapError`."""
         start = perf_counter()
+        if self._closed:
+            raise OtherPolicyError("the authorizer is closed")
         ctx = context_text(context)
         rule = rule or self.rule
         now_ms, expires_ms = self.ttl.window(self._clock(), sensitivity, ttl_seconds)
@@ -137,7 +141,7 @@ class Authorizer:
         """The cached decision for a request decided before, read inline
         with one cache lookup; None when unknown, stale or not cached."""
         known = self._keys.get(memo)
-        if known is None:
+        if known is None or self._closed:
             return None
         generation, revision, key = known
         sandbox = self._sandbox
@@ -223,5 +227,10 @@ class Authorizer:
             return prometheus_text(self._metrics, prefix, snapshot, entries=stats[4])
 
     def close(self) -> None:
-        """Drops the decision cache in the guest (the engine stays usable)."""
-        self._sandbox.call(lambda abi: abi.drop(self._resource))
+        """Drops the decision cache in the guest (the engine stays usable);
+        `decide` then raises `OtherPolicyError`."""
+        with self._sandbox.lock:
+            if not self._closed:
+                self._closed = True
+                self._sandbox.forget(self._rebuild)
+                self._sandbox.call(lambda abi: abi.drop(self._resource))

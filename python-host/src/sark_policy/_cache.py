@@ -346,10 +346,12 @@ class PolicyCache:
             return prometheus_text(self._metrics, prefix, snapshot, entries=stats[4])
 
     def close(self) -> None:
-        """Drops the cache in the guest and frees the instance's buffers."""
+        """Drops the cache in the guest and frees its instance; later calls
+        raise `OtherPolicyError` (the cache API returns its defaults). Idempotent."""
         with self._sandbox.lock:
-            self._sandbox.abi.drop(self._resource)
-            self._sandbox.close()
+            if not self._sandbox.closed:
+                self._sandbox.abi.drop(self._resource)
+                self._sandbox.close()
 
 
 _instance: PolicyCache | None = None

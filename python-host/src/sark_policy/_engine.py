@@ -230,11 +230,12 @@ class PolicyEngine:
         return self._sandbox.timeouts
 
     def close(self) -> None:
-        """Drops the engine in the guest and frees the instance's buffers.
-        The engine must not be used afterwards."""
+        """Drops the engine in the guest and frees its instance; later calls
+        raise `OtherPolicyError`. Idempotent."""
         with self._sandbox.lock:
-            self._sandbox.abi.drop(self._resource)
-            self._sandbox.close()
+            if not self._sandbox.closed:
+                self._sandbox.abi.drop(self._resource)
+                self._sandbox.close()
 
     def __enter__(self) -> PolicyEngine:
         return self

@@ -16,12 +16,12 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypeVar, cast
 
 from wasmtime import Store, WasiConfig
 
 from ._abi import Bindings, Trapped
-from ._errors import PolicyTimeoutError, SandboxMemoryError, SandboxTrapError
+from ._errors import OtherPolicyError, PolicyTimeoutError, SandboxMemoryError, SandboxTrapError
 from ._runtime import TICK_MS, runtime
 
 __all__ = ["Sandbox", "SandboxLimits"]
@@ -67,6 +67,7 @@ class Sandbox:
         self.recycles = 0
         self.timeouts = 0
         self.generation = 0
+        self.closed = False
         self._eval_ticks = self.limits.ticks(self.limits.deadline_ms)
         self._load_ticks = self.limits.ticks(self.limits.load_deadline_ms)
         self._rebuilders: list[weakref.WeakMethod[Callable[[bool], None]]] = []
@@ -91,7 +92,7 @@ class Sandbox:
         with the lock held: `rebuild(True)` recreates the owner's resources
         and replays its state; `rebuild(False)`, only if that trapped,
         recreates them empty."""
-        self._rebuilders.append(weakref.WeakMethod(rebuild))  # type: ignore[arg-type]
+        self._rebuilders.append(weakref.WeakMethod(rebuild))
 
     @contextmanager
     def loading(self) -> Iterator[Bindings]:
@@ -159,8 +160,22 @@ class Sandbox:
                     _log.error("replay after recycle trapped, state dropped: %s", t.message)
             _log.warning("sark_policy instance recycled (%d so far)", self.recycles)
 
+    def forget(self, rebuild: Callable[[bool], None]) -> None:
+        """Stops calling `rebuild` after recycles."""
+        self._rebuilders = [ref for ref in self._rebuilders if ref() not in (None, rebuild)]
+
     def close(self) -> None:
-        """Frees the instance's result buffers; the store goes with the
-        last reference."""
+        """Frees the instance's buffers; any later call raises
+        `OtherPolicyError`. The store goes with the last reference."""
         with self.lock:
             self.abi.close()
+            self._rebuilders = []
+            self.abi = cast(Bindings, _Closed())
+            self.closed = True
+
+
+class _Closed:
+    """Stands in for the bindings of a closed sandbox."""
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise OtherPolicyError("the sandbox is closed")
