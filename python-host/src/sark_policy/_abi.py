@@ -597,7 +597,8 @@ class Bindings:
 
     @staticmethod
     def handle(resource: ResourceAny) -> int:
-        """The address passed for `resource` in a `borrow` argument."""
+        """The address passed for `resource` in a `borrow` argument; valid
+        only while `resource` is referenced (it is the address of its C box)."""
         address = ctypes.cast(resource.ptr(), c_void_p).value
         assert address is not None
         return address
