@@ -119,10 +119,10 @@ def test_decide_async_answers_hits_inline(
     decisions = asyncio.run(main())
     assert [d.cached for d in decisions] == [False, True, True]
     assert all(d.value is True for d in decisions)
-    assert hops == ["decide"]  # only the evaluation went to a thread
+    assert hops == ["_decide"]  # only the evaluation went to a thread
     engine.add_data({"extra": 1})  # new revision: the next one evaluates again
     assert asyncio.run(a.decide_async("root", "read", "doc", {"team": "x"})).cached is False
-    assert hops == ["decide", "decide"]
+    assert hops == ["_decide", "_decide"]
     assert a.get_metrics()["hits"] == 2
 
 

@@ -53,6 +53,7 @@ class Authorizer:
     """Decides requests with a rule of a `PolicyEngine`, caching each
     decision in a cache that lives in the engine's instance: key, lookup,
     evaluation on a miss and store happen in one call into the component.
+    Requests seen before are answered with one cache lookup (see `decide`).
 
     The input the rule sees is `{"user", "action", "resource", "context"}`.
     Decisions are cached per rule and engine revision, so a policy or data
@@ -108,17 +109,35 @@ class Authorizer:
         rule: str | None = None,
         ttl_seconds: float | None = None,
     ) -> Decision:
-        """Decides one request with `rule` (default: the authorizer's) in a
-        single crossing: a cached decision if live, else the rule's value,
-        cached with the TTL of `sensitivity` or `ttl_seconds`. Raises
+        """Decides one request with `rule` (default: the authorizer's): the
+        cached decision if live, else the rule's value, cached with the TTL
+        of `sensitivity` or `ttl_seconds`.
+
+        One crossing: a request decided before is looked up in the cache
+        under the key the component returned for it (valid while the engine
+        revision is unchanged); any other takes one `authorizer.decide` call
+        (key, lookup, evaluation on a miss, store). Raises
         `InvalidJsonError`, `NotFoundError`, `EvaluationError`,
         `LimitExceededError`, or after a trap `PolicyTimeoutError` /
         `SandboxTrapError`."""
         start = perf_counter()
+        memo = (rule or self.rule, user, action, resource, context_text(context))
+        hit = self._probe(memo, start)
+        if hit is not None:
+            return hit
+        return self._decide(memo, sensitivity, ttl_seconds, start)
+
+    def _decide(
+        self,
+        memo: tuple[str, str, str, str, str],
+        sensitivity: Sensitivity | str | None,
+        ttl_seconds: float | None,
+        start: float,
+    ) -> Decision:
+        """The `authorizer.decide` crossing; remembers the key it returns."""
         if self._closed:
             raise OtherPolicyError("the authorizer is closed")
-        ctx = context_text(context)
-        rule = rule or self.rule
+        rule, user, action, resource, ctx = memo
         now_ms, expires_ms = self.ttl.window(self._clock(), sensitivity, ttl_seconds)
         sandbox = self._sandbox
         with sandbox.lock:
@@ -133,8 +152,7 @@ class Authorizer:
             self._metrics.record(cached, latency)
             if len(self._keys) >= _KEY_MEMO:
                 self._keys.clear()
-            self._keys[(rule, user, action, resource, ctx)] = (
-                sandbox.generation, self.engine._revision, key)
+            self._keys[memo] = (sandbox.generation, self.engine._revision, key)
         return Decision(value, cached, latency * 1000, key)
 
     def _probe(self, memo: tuple[str, str, str, str, str], start: float) -> Decision | None:
@@ -180,9 +198,7 @@ class Authorizer:
         hit = self._probe(memo, start)
         if hit is not None:
             return hit
-        return await asyncio.to_thread(
-            self.decide, user, action, resource, context, sensitivity,
-            rule=rule, ttl_seconds=ttl_seconds)
+        return await asyncio.to_thread(self._decide, memo, sensitivity, ttl_seconds, start)
 
     # -- cache housekeeping and metrics -----------------------------------------
 
