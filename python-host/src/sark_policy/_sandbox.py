@@ -14,7 +14,7 @@ import math
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar, cast
 
@@ -109,14 +109,11 @@ class Sandbox:
         """Runs `op` on the current bindings under the lock, with the call or
         load deadline. Raises what `op` raises; a trap becomes a
         `SandboxTrapError` (subclass) after the instance is recycled."""
-        with self.lock:
+        with self.lock, (self.loading() if load else nullcontext(self.abi)) as abi:
             try:
-                if load:
-                    with self.loading() as abi:
-                        return op(abi)
-                return op(self.abi)
+                return op(abi)
             except Trapped as t:
-                self.fail(t)
+                self.fail(t)  # inside loading(): reports the deadline in force
 
     def fail(self, trapped: Trapped) -> NoReturn:
         """Classifies a trap, recycles the instance and raises the typed
