@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 
 import pytest
 
-from sark_policy import UNDEFINED, DocumentLimits, EvaluationError, PolicyEngine
+from sark_policy import UNDEFINED, DocumentLimits, EvaluationError, OtherPolicyError, PolicyEngine
 
 from .conftest import AUTHZ
 
@@ -133,3 +134,13 @@ def test_counters_and_close() -> None:
     with PolicyEngine() as e:
         e.add_policy("a.rego", AUTHZ)
         assert (e.recycles, e.timeouts) == (0, 0)
+    with pytest.raises(OtherPolicyError, match="closed"):
+        e.evaluate("data.authz.allow", {"user": "root"})
+    with pytest.raises(OtherPolicyError, match="closed"):
+        e.policies()
+    e.close()  # idempotent
+
+
+def test_undefined_is_a_pickleable_singleton() -> None:
+    assert pickle.loads(pickle.dumps(UNDEFINED)) is UNDEFINED
+    assert type(UNDEFINED)() is UNDEFINED
