@@ -18,7 +18,10 @@ struct Host {
 
 impl WasiView for Host {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -43,67 +46,170 @@ fn fixture() -> Fixture {
     });
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-    let mut store = Store::new(engine, Host { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+    let mut store = Store::new(
+        engine,
+        Host {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    );
     let api = PolicyComponent::instantiate(&mut store, component, &linker).unwrap();
-    let engine = api.sark_policy_evaluator().engine().call_constructor(&mut store).unwrap();
+    let engine = api
+        .sark_policy_evaluator()
+        .engine()
+        .call_constructor(&mut store)
+        .unwrap();
     Fixture { store, api, engine }
 }
 
 const AUTHZ: &str = "package authz\ndefault allow := false\nallow if input.user == \"alice\"\nallow if data.admins[input.user]\n";
 
 fn req(user: &str, context: &str) -> Request {
-    Request { user: user.into(), action: "read".into(), resource: "doc:1".into(), context: context.into() }
+    Request {
+        user: user.into(),
+        action: "read".into(),
+        resource: "doc:1".into(),
+        context: context.into(),
+    }
 }
 
 #[test]
 fn evaluator_functions_and_errors() {
     let mut f = fixture();
-    let (s, e, api) = (&mut f.store, f.engine, f.api.sark_policy_evaluator().engine());
+    let (s, e, api) = (
+        &mut f.store,
+        f.engine,
+        f.api.sark_policy_evaluator().engine(),
+    );
     assert_eq!(api.call_revision(&mut *s, e).unwrap(), 0);
-    assert_eq!(api.call_add_policy(&mut *s, e, "authz.rego", AUTHZ).unwrap(), Ok("data.authz".into()));
+    assert_eq!(
+        api.call_add_policy(&mut *s, e, "authz.rego", AUTHZ)
+            .unwrap()
+            .unwrap(),
+        "data.authz"
+    );
     assert_eq!(api.call_policies(&mut *s, e).unwrap(), ["authz.rego"]);
     assert_eq!(api.call_packages(&mut *s, e).unwrap(), ["data.authz"]);
     let rev = api.call_revision(&mut *s, e).unwrap();
 
     // Each error case leaves the revision where it was.
-    let Err(Error::InvalidPolicy(m)) = api.call_add_policy(&mut *s, e, "bad.rego", "package bad\nallow if {").unwrap() else {
+    let Err(Error::InvalidPolicy(m)) = api
+        .call_add_policy(&mut *s, e, "bad.rego", "package bad\nallow if {")
+        .unwrap()
+    else {
         panic!("expected invalid-policy")
     };
     assert!(m.contains("bad.rego:2:"), "{m}");
-    assert!(matches!(api.call_add_data(&mut *s, e, "{oops").unwrap(), Err(Error::InvalidJson(_))));
+    assert!(matches!(
+        api.call_add_data(&mut *s, e, "{oops").unwrap(),
+        Err(Error::InvalidJson(_))
+    ));
     let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
-    assert!(matches!(api.call_eval_rule(&mut *s, e, "authz/allow", &deep).unwrap(), Err(Error::LimitExceeded(_))));
-    assert!(matches!(api.call_remove_policy(&mut *s, e, "nope.rego").unwrap(), Err(Error::NotFound(_))));
-    assert!(matches!(api.call_eval_rule(&mut *s, e, "nope/allow", "{}").unwrap(), Err(Error::NotFound(_))));
-    api.call_add_policy(&mut *s, e, "c.rego", "package c\nx := input.a\nx := input.b").unwrap().unwrap();
+    assert!(matches!(
+        api.call_eval_rule(&mut *s, e, "authz/allow", &deep)
+            .unwrap(),
+        Err(Error::LimitExceeded(_))
+    ));
+    assert!(matches!(
+        api.call_remove_policy(&mut *s, e, "nope.rego").unwrap(),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        api.call_eval_rule(&mut *s, e, "nope/allow", "{}").unwrap(),
+        Err(Error::NotFound(_))
+    ));
+    api.call_add_policy(
+        &mut *s,
+        e,
+        "c.rego",
+        "package c\nx := input.a\nx := input.b",
+    )
+    .unwrap()
+    .unwrap();
     let rev_c = api.call_revision(&mut *s, e).unwrap();
-    assert!(matches!(api.call_eval_rule(&mut *s, e, "c/x", r#"{"a":1,"b":2}"#).unwrap(), Err(Error::Evaluation(_))));
-    assert!(matches!(api.call_eval_query(&mut *s, e, "x := ", "{}").unwrap(), Err(Error::Evaluation(_))));
+    assert!(matches!(
+        api.call_eval_rule(&mut *s, e, "c/x", r#"{"a":1,"b":2}"#)
+            .unwrap(),
+        Err(Error::Evaluation(_))
+    ));
+    assert!(matches!(
+        api.call_eval_query(&mut *s, e, "x := ", "{}").unwrap(),
+        Err(Error::Evaluation(_))
+    ));
     assert_eq!(api.call_revision(&mut *s, e).unwrap(), rev_c);
     assert_ne!(rev_c, rev);
-    api.call_remove_policy(&mut *s, e, "c.rego").unwrap().unwrap();
+    api.call_remove_policy(&mut *s, e, "c.rego")
+        .unwrap()
+        .unwrap();
     assert_eq!(api.call_policies(&mut *s, e).unwrap(), ["authz.rego"]);
 
     // Values, undefined, data.
-    let eval = |s: &mut Store<Host>, input: &str| api.call_eval_rule(s, e, "data.authz.allow", input).unwrap().unwrap();
-    assert_eq!(eval(&mut *s, r#"{"user":"alice"}"#).as_deref(), Some("true"));
-    assert_eq!(eval(&mut *s, r#"{"user":"root"}"#).as_deref(), Some("false"));
-    api.call_add_data(&mut *s, e, r#"{"admins":{"root":true}}"#).unwrap().unwrap();
+    let eval = |s: &mut Store<Host>, input: &str| {
+        api.call_eval_rule(s, e, "data.authz.allow", input)
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(
+        eval(&mut *s, r#"{"user":"alice"}"#).as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        eval(&mut *s, r#"{"user":"root"}"#).as_deref(),
+        Some("false")
+    );
+    api.call_add_data(&mut *s, e, r#"{"admins":{"root":true}}"#)
+        .unwrap()
+        .unwrap();
     assert_eq!(eval(&mut *s, r#"{"user":"root"}"#).as_deref(), Some("true"));
-    api.call_replace_data(&mut *s, e, r#"{"admins":{}}"#).unwrap().unwrap();
-    assert_eq!(eval(&mut *s, r#"{"user":"root"}"#).as_deref(), Some("false"));
-    api.call_add_data(&mut *s, e, r#"{"admins":{"root":true}}"#).unwrap().unwrap();
+    api.call_replace_data(&mut *s, e, r#"{"admins":{}}"#)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        eval(&mut *s, r#"{"user":"root"}"#).as_deref(),
+        Some("false")
+    );
+    api.call_add_data(&mut *s, e, r#"{"admins":{"root":true}}"#)
+        .unwrap()
+        .unwrap();
     api.call_clear_data(&mut *s, e).unwrap();
-    assert_eq!(eval(&mut *s, r#"{"user":"root"}"#).as_deref(), Some("false"));
-    api.call_add_policy(&mut *s, e, "u.rego", "package u\nx if input.n > 1\nn := to_number(input.s)").unwrap().unwrap();
-    assert_eq!(api.call_eval_rule(&mut *s, e, "u/x", r#"{"n":0}"#).unwrap(), Ok(None));
-    let q = api.call_eval_query(&mut *s, e, "y := input.n * 2", r#"{"n":21}"#).unwrap().unwrap();
+    assert_eq!(
+        eval(&mut *s, r#"{"user":"root"}"#).as_deref(),
+        Some("false")
+    );
+    api.call_add_policy(
+        &mut *s,
+        e,
+        "u.rego",
+        "package u\nx if input.n > 1\nn := to_number(input.s)",
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        api.call_eval_rule(&mut *s, e, "u/x", r#"{"n":0}"#)
+            .unwrap()
+            .unwrap(),
+        None
+    );
+    let q = api
+        .call_eval_query(&mut *s, e, "y := input.n * 2", r#"{"n":21}"#)
+        .unwrap()
+        .unwrap();
     assert!(q.contains(r#""bindings":{"y":42}"#), "{q}");
 
     // Strict builtin errors.
-    assert_eq!(api.call_eval_rule(&mut *s, e, "u/n", r#"{"s":"x"}"#).unwrap(), Ok(None));
-    api.call_set_strict_builtin_errors(&mut *s, e, true).unwrap();
-    assert!(matches!(api.call_eval_rule(&mut *s, e, "u/n", r#"{"s":"x"}"#).unwrap(), Err(Error::Evaluation(_))));
+    assert_eq!(
+        api.call_eval_rule(&mut *s, e, "u/n", r#"{"s":"x"}"#)
+            .unwrap()
+            .unwrap(),
+        None
+    );
+    api.call_set_strict_builtin_errors(&mut *s, e, true)
+        .unwrap();
+    assert!(matches!(
+        api.call_eval_rule(&mut *s, e, "u/n", r#"{"s":"x"}"#)
+            .unwrap(),
+        Err(Error::Evaluation(_))
+    ));
 
     let limits = api.call_limits(&mut *s, e).unwrap();
     assert_eq!((limits.max_depth, limits.max_bytes), (64, 16 << 20));
@@ -114,12 +220,23 @@ fn cache_functions_and_errors() {
     let mut f = fixture();
     let s = &mut f.store;
     let api = f.api.sark_policy_decision_cache().cache();
-    assert!(matches!(api.call_create(&mut *s, 0).unwrap(), Err(Error::LimitExceeded(_))));
+    assert!(matches!(
+        api.call_create(&mut *s, 0).unwrap(),
+        Err(Error::LimitExceeded(_))
+    ));
     let c = api.call_create(&mut *s, 2).unwrap().unwrap();
-    api.call_set(&mut *s, c, "a", r#"{"allow":true}"#, 0, 100).unwrap().unwrap();
-    assert!(matches!(api.call_set(&mut *s, c, "b", "{not json", 0, 100).unwrap(), Err(Error::InvalidJson(_))));
+    api.call_set(&mut *s, c, "a", r#"{"allow":true}"#, 0, 100)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        api.call_set(&mut *s, c, "b", "{not json", 0, 100).unwrap(),
+        Err(Error::InvalidJson(_))
+    ));
     assert_eq!(api.call_size(&mut *s, c).unwrap(), 1);
-    assert_eq!(api.call_get(&mut *s, c, "a", 99).unwrap().as_deref(), Some(r#"{"allow":true}"#));
+    assert_eq!(
+        api.call_get(&mut *s, c, "a", 99).unwrap().as_deref(),
+        Some(r#"{"allow":true}"#)
+    );
     assert_eq!(api.call_get(&mut *s, c, "a", 100).unwrap(), None);
     api.call_set(&mut *s, c, "a", "1", 0, 10).unwrap().unwrap();
     api.call_set(&mut *s, c, "b", "2", 0, 10).unwrap().unwrap();
@@ -129,7 +246,17 @@ fn cache_functions_and_errors() {
     api.call_set(&mut *s, c, "d", "4", 0, 5).unwrap().unwrap();
     assert_eq!(api.call_cleanup_expired(&mut *s, c, 5).unwrap(), 1);
     let st = api.call_stats(&mut *s, c).unwrap();
-    assert_eq!((st.hits, st.misses, st.evictions, st.expirations, st.entries, st.capacity), (1, 1, 1, 2, 1, 2));
+    assert_eq!(
+        (
+            st.hits,
+            st.misses,
+            st.evictions,
+            st.expirations,
+            st.entries,
+            st.capacity
+        ),
+        (1, 1, 1, 2, 1, 2)
+    );
     api.call_reset_stats(&mut *s, c).unwrap();
     api.call_clear(&mut *s, c).unwrap();
     let st = api.call_stats(&mut *s, c).unwrap();
@@ -141,26 +268,104 @@ fn cache_functions_and_errors() {
 fn authorizer_functions_and_errors() {
     let mut f = fixture();
     let (s, e) = (&mut f.store, f.engine);
-    f.api.sark_policy_evaluator().engine().call_add_policy(&mut *s, e, "authz.rego", AUTHZ).unwrap().unwrap();
-    let c = f.api.sark_policy_decision_cache().cache().call_create(&mut *s, 16).unwrap().unwrap();
+    f.api
+        .sark_policy_evaluator()
+        .engine()
+        .call_add_policy(&mut *s, e, "authz.rego", AUTHZ)
+        .unwrap()
+        .unwrap();
+    let c = f
+        .api
+        .sark_policy_decision_cache()
+        .cache()
+        .call_create(&mut *s, 16)
+        .unwrap()
+        .unwrap();
     let az = f.api.sark_policy_authorizer();
 
-    let key = az.call_cache_key(&mut *s, &req("alice", r#"{"b":1,"a":2}"#)).unwrap().unwrap();
-    assert_eq!(key, az.call_cache_key(&mut *s, &req("alice", r#"{"a":2,"b":1}"#)).unwrap().unwrap());
-    assert!(key.starts_with("policy:decision:alice:read:doc:1:"), "{key}");
+    let key = az
+        .call_cache_key(&mut *s, &req("alice", r#"{"b":1,"a":2}"#))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        key,
+        az.call_cache_key(&mut *s, &req("alice", r#"{"a":2,"b":1}"#))
+            .unwrap()
+            .unwrap()
+    );
+    assert!(
+        key.starts_with("policy:decision:alice:read:doc:1:"),
+        "{key}"
+    );
     assert_eq!(key.len(), "policy:decision:alice:read:doc:1:".len() + 16);
-    assert!(matches!(az.call_cache_key(&mut *s, &req("alice", "{")).unwrap(), Err(Error::InvalidJson(_))));
+    assert!(matches!(
+        az.call_cache_key(&mut *s, &req("alice", "{")).unwrap(),
+        Err(Error::InvalidJson(_))
+    ));
 
-    let d = az.call_decide(&mut *s, e, c, "data.authz.allow", &req("alice", "{}"), 0, 100).unwrap().unwrap();
+    let d = az
+        .call_decide(
+            &mut *s,
+            e,
+            c,
+            "data.authz.allow",
+            &req("alice", "{}"),
+            0,
+            100,
+        )
+        .unwrap()
+        .unwrap();
     assert_eq!((d.value.as_deref(), d.cached), (Some("true"), false));
-    assert!(d.key.starts_with(&az.call_cache_key(&mut *s, &req("alice", "{}")).unwrap().unwrap()));
-    let d = az.call_decide(&mut *s, e, c, "data.authz.allow", &req("alice", "{}"), 50, 100).unwrap().unwrap();
+    assert!(
+        d.key.starts_with(
+            &az.call_cache_key(&mut *s, &req("alice", "{}"))
+                .unwrap()
+                .unwrap()
+        )
+    );
+    let d = az
+        .call_decide(
+            &mut *s,
+            e,
+            c,
+            "data.authz.allow",
+            &req("alice", "{}"),
+            50,
+            100,
+        )
+        .unwrap()
+        .unwrap();
     assert!(d.cached);
-    let bad = az.call_decide(&mut *s, e, c, "data.authz.allow", &req("alice", "[["), 0, 100).unwrap();
+    let bad = az
+        .call_decide(
+            &mut *s,
+            e,
+            c,
+            "data.authz.allow",
+            &req("alice", "[["),
+            0,
+            100,
+        )
+        .unwrap();
     assert!(matches!(bad, Err(Error::InvalidJson(_))));
-    let missing = az.call_decide(&mut *s, e, c, "data.none.allow", &req("alice", "{}"), 0, 100).unwrap();
+    let missing = az
+        .call_decide(
+            &mut *s,
+            e,
+            c,
+            "data.none.allow",
+            &req("alice", "{}"),
+            0,
+            100,
+        )
+        .unwrap();
     assert!(matches!(missing, Err(Error::NotFound(_))));
-    let st = f.api.sark_policy_decision_cache().cache().call_stats(&mut *s, c).unwrap();
+    let st = f
+        .api
+        .sark_policy_decision_cache()
+        .cache()
+        .call_stats(&mut *s, c)
+        .unwrap();
     assert_eq!((st.hits, st.entries), (1, 1));
 }
 
@@ -172,12 +377,25 @@ fn an_endless_evaluation_traps_at_the_epoch_deadline() {
     let component = Component::from_file(&engine, component_path()).unwrap();
     let mut linker = Linker::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-    let mut store = Store::new(&engine, Host { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+    let mut store = Store::new(
+        &engine,
+        Host {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    );
     store.set_epoch_deadline(1);
     let api2 = PolicyComponent::instantiate(&mut store, &component, &linker).unwrap();
     let en = api2.sark_policy_evaluator().engine();
     let r = en.call_constructor(&mut store).unwrap();
-    en.call_add_policy(&mut store, r, "r.rego", "package r\nx := count([i | some i in numbers.range(1, 100000000)])").unwrap().unwrap();
+    en.call_add_policy(
+        &mut store,
+        r,
+        "r.rego",
+        "package r\nx := count([i | some i in numbers.range(1, 100000000)])",
+    )
+    .unwrap()
+    .unwrap();
     let ticker = {
         let engine = engine.clone();
         std::thread::spawn(move || {
@@ -188,6 +406,10 @@ fn an_endless_evaluation_traps_at_the_epoch_deadline() {
         })
     };
     let err = en.call_eval_rule(&mut store, r, "r/x", "{}").unwrap_err();
-    assert_eq!(err.downcast_ref::<wasmtime::Trap>(), Some(&wasmtime::Trap::Interrupt), "{err:#}");
+    assert_eq!(
+        err.downcast_ref::<wasmtime::Trap>(),
+        Some(&wasmtime::Trap::Interrupt),
+        "{err:#}"
+    );
     ticker.join().unwrap();
 }

@@ -45,7 +45,7 @@ impl Guest for Component {
 
     fn cache_key(req: Request) -> Result<String, Error> {
         Ok(sark::authorizer::cache_key(
-            &sark::Engine::new(),
+            &sark::Limits::DEFAULT,
             &request(&req),
         )?)
     }

@@ -1,6 +1,6 @@
 //! The one-call decision path: key, lookup, evaluate on a miss, store.
 
-use crate::{DecisionCache, Engine, Result, engine::to_json, keys};
+use crate::{DecisionCache, Engine, Limits, Result, engine::to_json, keys};
 use regorus::Value;
 use std::collections::BTreeMap;
 
@@ -31,16 +31,16 @@ pub struct Decision {
 /// What an undefined decision is stored as: not JSON, so no value collides.
 const UNDEFINED: &str = "";
 
-fn parse_context(engine: &Engine, context: &str) -> Result<Value> {
+fn parse_context(limits: &Limits, context: &str) -> Result<Value> {
     if context.trim().is_empty() {
         return Ok(Value::new_object());
     }
-    engine.parse_json("context", context)
+    limits.parse("context", context)
 }
 
-/// The seed-format key of `req`.
-pub fn cache_key(engine: &Engine, req: &Request<'_>) -> Result<String> {
-    let ctx = parse_context(engine, req.context)?;
+/// The seed-format key of `req`, parsing the context under `limits`.
+pub fn cache_key(limits: &Limits, req: &Request<'_>) -> Result<String> {
+    let ctx = parse_context(limits, req.context)?;
     Ok(keys::decision_key(
         req.user,
         req.action,
@@ -61,7 +61,7 @@ pub fn decide(
     now_ms: u64,
     expires_at_ms: u64,
 ) -> Result<Decision> {
-    let ctx = parse_context(engine, req.context)?;
+    let ctx = parse_context(&engine.limits(), req.context)?;
     let seed = keys::decision_key(
         req.user,
         req.action,

@@ -54,7 +54,7 @@ fn context_key_order_shares_an_entry_and_feeds_input() {
     let d2 = decide(&mut e, &mut c, "authz/reason", &b, 0, 100).unwrap();
     assert!(d2.cached);
     assert_eq!(d.key, d2.key);
-    assert!(d.key.starts_with(&cache_key(&e, &a).unwrap()));
+    assert!(d.key.starts_with(&cache_key(&e.limits(), &a).unwrap()));
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn rules_and_ambiguous_fields_get_their_own_entries() {
         resource: "doc:1",
         context: "{}",
     };
-    assert_eq!(cache_key(&e, &x).unwrap(), cache_key(&e, &y).unwrap());
+    assert_eq!(cache_key(&e.limits(), &x).unwrap(), cache_key(&e.limits(), &y).unwrap());
     decide(&mut e, &mut c, "authz/allow", &x, 0, 1000).unwrap();
     assert!(
         !decide(&mut e, &mut c, "authz/allow", &y, 0, 1000)

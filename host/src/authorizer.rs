@@ -1,0 +1,112 @@
+//! `Authorizer`: one guest call per decision, TTL chosen by the host.
+
+use crate::Result;
+use crate::bindings::WitRequest;
+use crate::pool::Pool;
+use crate::ttl::Sensitivity;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One authorization question.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// Who asks.
+    pub user: &'a str,
+    /// What they want to do.
+    pub action: &'a str,
+    /// What they act on.
+    pub resource: &'a str,
+    /// Extra facts as a JSON object; empty means `{}`.
+    pub context: &'a str,
+    /// Picks the TTL from the runtime's [`TtlPolicy`](crate::TtlPolicy).
+    pub sensitivity: Option<Sensitivity>,
+    /// Overrides the TTL; zero means "do not cache".
+    pub ttl: Option<Duration>,
+}
+
+impl Request<'_> {
+    pub(crate) fn wit(&self) -> WitRequest {
+        WitRequest {
+            user: self.user.to_owned(),
+            action: self.action.to_owned(),
+            resource: self.resource.to_owned(),
+            context: self.context.to_owned(),
+        }
+    }
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The rule's value as JSON; `None` when undefined.
+    pub value: Option<String>,
+    /// Served from the cache.
+    pub cached: bool,
+    /// The cache key.
+    pub key: String,
+    /// Time from the call to the answer, including waiting for the shard.
+    pub latency: Duration,
+}
+
+impl Decision {
+    /// True when the value is JSON `true` or an object whose `allowed` or
+    /// `allow` is `true` (opa-envoy-plugin's result object).
+    pub fn allowed(&self) -> bool {
+        let Some(v) = &self.value else { return false };
+        match serde_json::from_str::<serde_json::Value>(v) {
+            Ok(serde_json::Value::Bool(b)) => b,
+            Ok(serde_json::Value::Object(o)) => {
+                o.get("allowed").or_else(|| o.get("allow")) == Some(&serde_json::Value::Bool(true))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Decides requests against one rule, caching decisions per shard.
+/// `Send + Sync`: share it across threads.
+#[derive(Clone)]
+pub struct Authorizer {
+    pool: Arc<Pool>,
+    rule: String,
+}
+
+impl Authorizer {
+    pub(crate) fn new(pool: Arc<Pool>, rule: &str) -> Self {
+        Authorizer {
+            pool,
+            rule: rule.to_owned(),
+        }
+    }
+
+    /// The rule decided.
+    pub fn rule(&self) -> &str {
+        &self.rule
+    }
+
+    /// The cached decision for `req`, or a fresh evaluation cached with the
+    /// TTL the runtime's policy gives `req`. Errors are never cached.
+    pub fn decide(&self, req: &Request<'_>) -> Result<Decision> {
+        let started = Instant::now();
+        let shared = &self.pool.shared;
+        let shard = self.pool.shard_for((req.user, req.action, req.resource));
+        let wit = req.wit();
+        self.pool.with_shard(shard, |sandbox, rec| {
+            let now = shared.clock.now_ms();
+            let expires = shared.ttl.expires_at_ms(now, req.sensitivity, req.ttl);
+            let d = sandbox.call(shared.deadline_ticks(), |g, store| {
+                g.api
+                    .sark_policy_authorizer()
+                    .call_decide(store, g.engine, g.cache, &self.rule, &wit, now, expires)
+            })?;
+            let latency = started.elapsed();
+            rec.decision(d.cached, latency);
+            Ok(Decision {
+                value: d.value,
+                cached: d.cached,
+                key: d.key,
+                latency,
+            })
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! # sark-policy
+//!
+//! Evaluate Rego policies in the sandboxed component from the command line:
+//! `eval` one rule, `query` a Rego query, or `decide` a JSONL stream of
+//! requests through the decision cache.
+
+mod decide;
+mod load;
+
+use clap::{Args, Parser, Subcommand};
+use sark_policy_host::{PolicyEngine, Runtime};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Rego policy decisions in a WebAssembly sandbox, with a decision cache.
+#[derive(Parser)]
+#[command(name = "sark-policy", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate one rule against an input document and print its JSON value.
+    Eval(EvalArgs),
+    /// Evaluate a Rego query and print OPA's result set as JSON.
+    Query(QueryArgs),
+    /// Decide JSONL requests from stdin, write JSONL decisions to stdout and
+    /// a metrics summary to stderr.
+    Decide(decide::DecideArgs),
+}
+
+/// Options shared by every command: what to load and the sandbox.
+#[derive(Args, Clone)]
+struct Common {
+    /// Rego policy files (repeat for several).
+    #[arg(
+        short = 'p',
+        long = "policy",
+        value_name = "FILE.rego",
+        required = true
+    )]
+    policies: Vec<PathBuf>,
+    /// JSON data documents, merged in order.
+    #[arg(short = 'd', long = "data", value_name = "FILE.json")]
+    data: Vec<PathBuf>,
+    /// Load this component instead of the built-in one.
+    #[arg(long, value_name = "FILE.wasm")]
+    component: Option<PathBuf>,
+    /// Per-call deadline in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    deadline_ms: u64,
+    /// Memory cap per instance in MiB.
+    #[arg(long, default_value_t = 256)]
+    memory_mib: usize,
+    /// Compile the component instead of using the compiled artifact on disk.
+    #[arg(long)]
+    no_artifact_cache: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The input document (JSON file); none when omitted.
+    #[arg(short = 'i', long = "input", value_name = "FILE.json")]
+    input: Option<PathBuf>,
+    /// The rule, e.g. `data.authz.allow` or `authz/allow`.
+    rule: String,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    common: Common,
+    /// The input document (JSON file); none when omitted.
+    #[arg(short = 'i', long = "input", value_name = "FILE.json")]
+    input: Option<PathBuf>,
+    /// The Rego query, e.g. `x := data.authz.allow`.
+    query: String,
+}
+
+impl Common {
+    fn runtime(&self, shards: usize, capacity: u32) -> Result<Runtime, String> {
+        let mut b = Runtime::builder()
+            .deadline(Duration::from_millis(self.deadline_ms))
+            .memory_limit(self.memory_mib << 20)
+            .shards(shards)
+            .cache_capacity(capacity);
+        if let Some(path) = &self.component {
+            b = b.component_path(path);
+        }
+        if self.no_artifact_cache {
+            b = b.artifact_dir(None);
+        }
+        b.build().map_err(|e| e.to_string())
+    }
+
+    fn engine(&self, runtime: &Runtime) -> Result<PolicyEngine, String> {
+        let engine = runtime.engine().map_err(|e| e.to_string())?;
+        load::policies_and_data(&engine, &self.policies, &self.data)?;
+        Ok(engine)
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Eval(a) => {
+            let engine = a.common.engine(&a.common.runtime(1, 1)?)?;
+            let input = load::optional_text(a.input.as_deref())?;
+            match engine.eval_rule(&a.rule, &input) {
+                Ok(Some(v)) => println!("{v}"),
+                Ok(None) => eprintln!("{}: undefined", a.rule),
+                Err(e) => return Err(load::located(a.input.as_deref(), &e)),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Query(a) => {
+            let engine = a.common.engine(&a.common.runtime(1, 1)?)?;
+            let input = load::optional_text(a.input.as_deref())?;
+            let out = engine
+                .eval_query(&a.query, &input)
+                .map_err(|e| load::located(a.input.as_deref(), &e))?;
+            println!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Decide(a) => decide::run(a),
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("sark-policy: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}

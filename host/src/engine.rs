@@ -1,0 +1,137 @@
+//! `PolicyEngine`: policies, data and evaluation over a pool of instances.
+
+use crate::authorizer::Authorizer;
+use crate::cache::DecisionCache;
+use crate::metrics::Metrics;
+use crate::pool::Pool;
+use crate::runtime::Shared;
+use crate::state::Change;
+use crate::{Error, Result};
+use std::sync::Arc;
+
+/// A Rego engine in the sandbox. Cheap to clone, `Send + Sync`; every clone,
+/// and the [`Authorizer`] and [`DecisionCache`] made from it, share one pool
+/// of instances.
+#[derive(Clone)]
+pub struct PolicyEngine {
+    pub(crate) pool: Arc<Pool>,
+}
+
+impl PolicyEngine {
+    pub(crate) fn new(shared: Arc<Shared>) -> Result<Self> {
+        Ok(PolicyEngine {
+            pool: Arc::new(Pool::new(shared)?),
+        })
+    }
+
+    /// Adds or replaces the module `name`; returns its package (`data.x`).
+    /// A module that does not parse or compile is refused with
+    /// [`ErrorKind::InvalidPolicy`](crate::ErrorKind::InvalidPolicy) and
+    /// changes nothing.
+    pub fn add_policy(&self, name: &str, source: &str) -> Result<String> {
+        self.pool
+            .change(Change::AddPolicy(name, source))?
+            .ok_or_else(|| Error::Runtime("add-policy returned no package".into()))
+    }
+
+    /// Removes the module `name` (`NotFound` when absent).
+    pub fn remove_policy(&self, name: &str) -> Result<()> {
+        self.pool.change(Change::RemovePolicy(name)).map(drop)
+    }
+
+    /// Deep-merges a JSON object into the data document.
+    pub fn add_data(&self, json: &str) -> Result<()> {
+        self.pool.change(Change::AddData(json)).map(drop)
+    }
+
+    /// Replaces the data document with a JSON object.
+    pub fn replace_data(&self, json: &str) -> Result<()> {
+        self.pool.change(Change::ReplaceData(json)).map(drop)
+    }
+
+    /// Empties the data document.
+    pub fn clear_data(&self) -> Result<()> {
+        self.pool.change(Change::ClearData).map(drop)
+    }
+
+    /// OPA's strict builtin errors (off by default).
+    pub fn set_strict_builtin_errors(&self, on: bool) -> Result<()> {
+        self.pool.change(Change::Strict(on)).map(drop)
+    }
+
+    /// Names of the modules held, sorted.
+    pub fn policies(&self) -> Result<Vec<String>> {
+        self.pool.run(self.pool.any_shard(), |g, store| {
+            g.api
+                .sark_policy_evaluator()
+                .engine()
+                .call_policies(store, g.engine)
+                .map(Ok)
+        })
+    }
+
+    /// Packages of the modules held, sorted.
+    pub fn packages(&self) -> Result<Vec<String>> {
+        self.pool.run(self.pool.any_shard(), |g, store| {
+            g.api
+                .sark_policy_evaluator()
+                .engine()
+                .call_packages(store, g.engine)
+                .map(Ok)
+        })
+    }
+
+    /// The revision of the policy set; changes on every policy or data change.
+    pub fn revision(&self) -> Result<u64> {
+        self.pool.run(0, |g, store| {
+            g.api
+                .sark_policy_evaluator()
+                .engine()
+                .call_revision(store, g.engine)
+                .map(Ok)
+        })
+    }
+
+    /// Evaluates `rule` (`data.authz.allow` or `authz/allow`) against a JSON
+    /// input (empty: no input) and returns its value as JSON, `None` when the
+    /// rule is undefined.
+    pub fn eval_rule(&self, rule: &str, input: &str) -> Result<Option<String>> {
+        self.pool.run(self.pool.any_shard(), |g, store| {
+            g.api
+                .sark_policy_evaluator()
+                .engine()
+                .call_eval_rule(store, g.engine, rule, input)
+        })
+    }
+
+    /// Evaluates a Rego query; returns OPA's result set as JSON (`[]` when
+    /// undefined).
+    pub fn eval_query(&self, query: &str, input: &str) -> Result<String> {
+        self.pool.run(self.pool.any_shard(), |g, store| {
+            g.api
+                .sark_policy_evaluator()
+                .engine()
+                .call_eval_query(store, g.engine, query, input)
+        })
+    }
+
+    /// The one-crossing decision path for `rule`, with the runtime's TTL policy.
+    pub fn authorizer(&self, rule: &str) -> Authorizer {
+        Authorizer::new(self.pool.clone(), rule)
+    }
+
+    /// The decision caches of this engine's instances.
+    pub fn cache(&self) -> DecisionCache {
+        DecisionCache::new(self.pool.clone())
+    }
+
+    /// Metrics of every decision made through this engine's pool.
+    pub fn metrics(&self) -> Metrics {
+        self.pool.metrics()
+    }
+
+    /// Zeroes the metrics.
+    pub fn reset_metrics(&self) -> Result<()> {
+        self.pool.reset_metrics()
+    }
+}

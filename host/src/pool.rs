@@ -1,0 +1,210 @@
+//! A pool of sandboxed instances holding the same policies and data. Calls
+//! pick a shard; policy and data changes go to every shard; an instance that
+//! traps is replaced from the shard's replay state.
+
+use crate::bindings::{WitCacheStats, WitError};
+use crate::metrics::{self, Metrics, Recorder};
+use crate::runtime::Shared;
+use crate::sandbox::{Failure, Guest, HostState, Sandbox};
+use crate::state::{Change, PolicyState};
+use crate::{Error, Result};
+use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use wasmtime::Store;
+
+pub(crate) struct Shard {
+    /// `None` after a failed replacement; rebuilt on the next call.
+    sandbox: Option<Sandbox>,
+    state: Arc<PolicyState>,
+    pub rec: Recorder,
+}
+
+pub(crate) struct Pool {
+    pub shared: Arc<Shared>,
+    shards: Vec<Mutex<Shard>>,
+    /// Serializes changes so every shard sees them in one order.
+    changes: Mutex<()>,
+    next: AtomicUsize,
+    hasher: std::hash::RandomState,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Pool {
+    pub fn new(shared: Arc<Shared>) -> Result<Pool> {
+        let empty = Arc::new(PolicyState::default());
+        let shards = (0..shared.shards)
+            .map(|_| {
+                Ok(Mutex::new(Shard {
+                    sandbox: Some(Sandbox::new(&shared, &empty)?),
+                    state: empty.clone(),
+                    rec: Recorder::new(),
+                }))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Pool {
+            shared,
+            shards,
+            changes: Mutex::new(()),
+            next: AtomicUsize::new(0),
+            hasher: std::hash::RandomState::new(),
+        })
+    }
+
+    /// The shard for a key's parts: the same parts always give the same shard.
+    pub fn shard_for(&self, parts: impl Hash) -> usize {
+        (self.hasher.hash_one(parts) % self.shards.len() as u64) as usize
+    }
+
+    /// Any shard, round robin, for calls that touch no cache.
+    pub fn any_shard(&self) -> usize {
+        self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()
+    }
+
+    /// Runs one guest call on shard `i`.
+    pub fn run<R>(
+        &self,
+        i: usize,
+        f: impl FnOnce(&Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<Result<R, WitError>>,
+    ) -> Result<R> {
+        self.with_shard(i, |sandbox, _| {
+            sandbox.call(self.shared.deadline_ticks(), f)
+        })
+    }
+
+    /// Runs `f` with shard `i`'s instance and recorder; handles a sandbox
+    /// event by counting it and replacing the instance.
+    pub fn with_shard<R>(
+        &self,
+        i: usize,
+        f: impl FnOnce(&mut Sandbox, &mut Recorder) -> Result<R, Failure>,
+    ) -> Result<R> {
+        let Some(slot) = self.shards.get(i) else {
+            return Err(Error::Runtime(format!("no shard {i}")));
+        };
+        let mut shard = lock(slot);
+        let shard = &mut *shard;
+        if shard.sandbox.is_none() {
+            shard.sandbox = Some(Sandbox::new(&self.shared, &shard.state)?);
+        }
+        let Some(sandbox) = shard.sandbox.as_mut() else {
+            return Err(Error::Runtime("instance unavailable".into()));
+        };
+        match f(sandbox, &mut shard.rec) {
+            Ok(r) => Ok(r),
+            Err(Failure::Guest(p)) => Err(Error::Policy(p)),
+            Err(Failure::Event(e)) => Err(self.recycle(shard, e)),
+        }
+    }
+
+    /// Counts a sandbox event and replaces the shard's instance.
+    fn recycle(&self, shard: &mut Shard, e: Error) -> Error {
+        let e = match e {
+            Error::Timeout(_) => {
+                shard.rec.timeouts += 1;
+                Error::Timeout(self.shared.deadline)
+            }
+            Error::MemoryLimit(n) => {
+                shard.rec.memory_limits += 1;
+                Error::MemoryLimit(n)
+            }
+            other => other,
+        };
+        shard.rec.recycles += 1;
+        shard.sandbox = Sandbox::new(&self.shared, &shard.state).ok();
+        e
+    }
+
+    /// Makes `change` in every shard. The first shard decides: if it
+    /// refuses, nothing changed anywhere.
+    pub fn change(&self, change: Change<'_>) -> Result<Option<String>> {
+        let _serial = lock(&self.changes);
+        let mut next_state: Option<Arc<PolicyState>> = None;
+        let mut result = None;
+        for (i, slot) in self.shards.iter().enumerate() {
+            let new_state = match &next_state {
+                Some(s) => s.clone(),
+                None => {
+                    let mut s = (*lock(slot).state).clone();
+                    s.apply(&change);
+                    Arc::new(s)
+                }
+            };
+            let outcome = self.with_shard(i, |sandbox, _| {
+                change.send(sandbox, self.shared.deadline_ticks())
+            });
+            match outcome {
+                Ok(r) => {
+                    lock(slot).state = new_state.clone();
+                    result = r;
+                }
+                Err(e) if i == 0 => return Err(e),
+                // Later shards hold the same state as the first, so they
+                // accept what it accepted; if one still fails, rebuild it.
+                Err(_) => {
+                    let mut shard = lock(slot);
+                    shard.state = new_state.clone();
+                    shard.sandbox = Sandbox::new(&self.shared, &new_state).ok();
+                }
+            }
+            next_state = Some(new_state);
+        }
+        Ok(result)
+    }
+
+    /// Metrics over every shard: host counters and guest cache counters.
+    pub fn metrics(&self) -> Metrics {
+        let mut snapshots = Vec::with_capacity(self.shards.len());
+        for i in 0..self.shards.len() {
+            let stats = self.cache_stats(i).unwrap_or(WitCacheStats {
+                hits: 0,
+                misses: 0,
+                evictions: 0,
+                expirations: 0,
+                entries: 0,
+                capacity: 0,
+            });
+            let rec = self.shards.get(i).map(|s| lock(s).rec.clone());
+            if let Some(rec) = rec {
+                snapshots.push((rec, stats));
+            }
+        }
+        metrics::merge(snapshots.iter().map(|(r, s)| (r, s.clone())))
+    }
+
+    /// Guest cache counters of shard `i`.
+    pub fn cache_stats(&self, i: usize) -> Result<WitCacheStats> {
+        self.run(i, |g, store| {
+            g.api
+                .sark_policy_decision_cache()
+                .cache()
+                .call_stats(store, g.cache)
+                .map(Ok)
+        })
+    }
+
+    /// Zeroes host and guest counters.
+    pub fn reset_metrics(&self) -> Result<()> {
+        for i in 0..self.shards.len() {
+            self.with_shard(i, |sandbox, rec| {
+                rec.reset();
+                sandbox.call(self.shared.deadline_ticks(), |g, store| {
+                    g.api
+                        .sark_policy_decision_cache()
+                        .cache()
+                        .call_reset_stats(store, g.cache)
+                        .map(Ok)
+                })
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every shard index.
+    pub fn shards(&self) -> std::ops::Range<usize> {
+        0..self.shards.len()
+    }
+}

@@ -1,0 +1,230 @@
+//! The runtime: one wasmtime engine, the compiled component, the sandbox
+//! settings and the TTL policy, shared by every handle made from it.
+
+use crate::artifact::{self, Provenance};
+use crate::bindings::PolicyComponentPre;
+use crate::sandbox::HostState;
+use crate::ticker::Ticker;
+use crate::ttl::{Clock, MonotonicClock, TtlPolicy};
+use crate::{Error, PolicyEngine, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker};
+
+/// The component built into this binary (`make component`).
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../dist/sark_policy.wasm"
+));
+
+/// How long one epoch tick is; deadlines are rounded up to whole ticks.
+pub(crate) const TICK: Duration = Duration::from_millis(1);
+
+/// How the component was obtained at build time, for reporting start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Compiled now, or read from the on-disk artifact.
+    pub provenance: Provenance,
+    /// Time spent compiling or deserializing.
+    pub load_time: Duration,
+}
+
+/// State shared by every handle of a runtime.
+pub(crate) struct Shared {
+    pub pre: PolicyComponentPre<HostState>,
+    pub deadline: Duration,
+    pub memory_limit: usize,
+    pub ttl: TtlPolicy,
+    pub shards: usize,
+    pub cache_capacity: u32,
+    pub clock: Arc<dyn Clock>,
+    _ticker: Ticker,
+}
+
+impl Shared {
+    /// The deadline in epoch ticks: at least the deadline, plus the tick
+    /// already under way.
+    pub fn deadline_ticks(&self) -> u64 {
+        let ticks = self.deadline.as_nanos().div_ceil(TICK.as_nanos());
+        u64::try_from(ticks)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
+    }
+}
+
+/// A loaded, compiled policy component and its sandbox settings.
+///
+/// Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) shared: Arc<Shared>,
+    report: LoadReport,
+}
+
+impl Runtime {
+    /// A builder with the defaults documented on each setter.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// A new policy engine (a pool of `shards` instances, each with its own
+    /// decision cache) over this runtime.
+    pub fn engine(&self) -> Result<PolicyEngine> {
+        PolicyEngine::new(self.shared.clone())
+    }
+
+    /// How the component was loaded.
+    pub fn load_report(&self) -> LoadReport {
+        self.report
+    }
+
+    /// The TTL policy handles made from this runtime apply.
+    pub fn ttl_policy(&self) -> TtlPolicy {
+        self.shared.ttl
+    }
+}
+
+enum Source {
+    Embedded,
+    Path(PathBuf),
+    Bytes(Vec<u8>),
+}
+
+/// Configures a [`Runtime`].
+pub struct RuntimeBuilder {
+    source: Source,
+    artifact_dir: Option<PathBuf>,
+    deadline: Duration,
+    memory_limit: usize,
+    ttl: TtlPolicy,
+    shards: usize,
+    cache_capacity: u32,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            source: Source::Embedded,
+            artifact_dir: artifact::default_dir(),
+            deadline: Duration::from_secs(1),
+            memory_limit: 256 << 20,
+            ttl: TtlPolicy::default(),
+            shards: 1,
+            cache_capacity: 10_000,
+            clock: Arc::new(MonotonicClock::default()),
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Load the component from a file instead of the built-in one.
+    pub fn component_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.source = Source::Path(path.into());
+        self
+    }
+
+    /// Load the component from bytes instead of the built-in one.
+    pub fn component_bytes(mut self, bytes: Vec<u8>) -> Self {
+        self.source = Source::Bytes(bytes);
+        self
+    }
+
+    /// Where the compiled artifact is kept (default `$SARK_POLICY_CACHE_DIR`,
+    /// else `$XDG_CACHE_HOME/sark-policy`, else `~/.cache/sark-policy`);
+    /// `None` compiles on every start. The directory must be trusted: its
+    /// files are loaded as native code.
+    pub fn artifact_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.artifact_dir = dir;
+        self
+    }
+
+    /// Per-call deadline, enforced by epoch interruption (default 1 s).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Linear memory cap per instance, in bytes (default 256 MiB).
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// The TTL policy (default: [`TtlPolicy::default`]).
+    pub fn ttl_policy(mut self, ttl: TtlPolicy) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Instances per engine; decisions are sharded over them by
+    /// (user, action, resource), so one key always meets one cache
+    /// (default 1).
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards.max(1);
+        self
+    }
+
+    /// Cache entries per instance (default 10,000).
+    pub fn cache_capacity(mut self, entries: u32) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// The clock the TTL policy reads (default: monotonic).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Compiles (or loads the compiled artifact of) the component and checks
+    /// that it implements `sark:policy@0.1.0`.
+    pub fn build(self) -> Result<Runtime> {
+        let bytes: std::borrow::Cow<'_, [u8]> = match &self.source {
+            Source::Embedded => EMBEDDED_COMPONENT.into(),
+            Source::Bytes(b) => b.as_slice().into(),
+            Source::Path(p) => std::fs::read(p)
+                .map_err(|source| Error::Read {
+                    path: p.clone(),
+                    source,
+                })?
+                .into(),
+        };
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine =
+            wasmtime::Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let started = Instant::now();
+        let (component, provenance): (Component, Provenance) =
+            artifact::load(&engine, &bytes, self.artifact_dir.as_deref())?;
+        let report = LoadReport {
+            provenance,
+            load_time: started.elapsed(),
+        };
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(PolicyComponentPre::new)
+            .map_err(|e| {
+                Error::Incompatible(format!("not a sark:policy@0.1.0 component: {e:#}"))
+            })?;
+        let shared = Shared {
+            pre,
+            deadline: self.deadline,
+            memory_limit: self.memory_limit,
+            ttl: self.ttl,
+            shards: self.shards,
+            cache_capacity: self.cache_capacity,
+            clock: self.clock,
+            _ticker: Ticker::start(engine, TICK),
+        };
+        Ok(Runtime {
+            shared: Arc::new(shared),
+            report,
+        })
+    }
+}

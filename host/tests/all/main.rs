@@ -1,0 +1,31 @@
+//! Integration tests of the host library and the `sark-policy` command
+//! against the real component.
+#![allow(missing_docs)]
+
+mod cli;
+mod handles;
+mod pool;
+mod sandbox;
+mod ttl;
+
+use sark_policy_host::{PolicyEngine, Runtime, RuntimeBuilder};
+
+pub const AUTHZ: &str = r#"package authz
+default allow := false
+allow if input.user == "alice"
+allow if data.admins[input.user]
+allow if input.context.mfa == true
+"#;
+
+/// A builder whose artifact cache lives in the target directory, so tests
+/// never touch the user's cache.
+pub fn builder() -> RuntimeBuilder {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+    Runtime::builder().artifact_dir(Some(dir))
+}
+
+pub fn engine_with(b: RuntimeBuilder) -> PolicyEngine {
+    let engine = b.build().unwrap().engine().unwrap();
+    engine.add_policy("authz.rego", AUTHZ).unwrap();
+    engine
+}
