@@ -32,7 +32,8 @@ pub struct Decision {
 const UNDEFINED: &str = "";
 
 fn parse_context(limits: &Limits, context: &str) -> Result<Value> {
-    if context.trim().is_empty() {
+    let trimmed = context.trim();
+    if trimmed.is_empty() || trimmed == "{}" {
         return Ok(Value::new_object());
     }
     limits.parse("context", context)
@@ -68,11 +69,7 @@ pub fn decide(
         req.resource,
         &keys::context_hash(&ctx)?,
     );
-    let key = keys::scoped_key(
-        &seed,
-        [req.user, req.action, req.resource, rule],
-        engine.revision(),
-    )?;
+    let key = keys::scoped_key(&seed, [req.user, req.action, req.resource, rule], engine.revision());
     if let Some(hit) = cache.get(&key, now_ms) {
         let value = (hit != UNDEFINED).then(|| hit.to_owned());
         return Ok(Decision {
