@@ -1,0 +1,64 @@
+//! Counters exported to Envoy's stats (admin `/stats`, Prometheus).
+//!
+//! Envoy shares a metric between the VMs of all workers when they define the
+//! same name, so the counters are totals over workers even though each
+//! worker keeps its own cache.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+/// Metric names; Envoy shows them with its `wasmcustom.` prefix.
+pub const NAMES: [&str; 6] = [
+    "sark_policy.requests",
+    "sark_policy.cache_hits",
+    "sark_policy.cache_misses",
+    "sark_policy.allowed",
+    "sark_policy.denied",
+    "sark_policy.errors",
+];
+
+/// One counter each; `None` when the host refused to define it (then
+/// counting it is a no-op rather than a failure of the request).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Metrics {
+    ids: [Option<u32>; 6],
+}
+
+/// Which counter.
+#[derive(Debug, Clone, Copy)]
+pub enum Counter {
+    /// Every request the filter decided.
+    Requests = 0,
+    /// Decisions served from the cache.
+    CacheHits = 1,
+    /// Decisions evaluated (cache off or no live entry).
+    CacheMisses = 2,
+    /// Requests let through by the policy.
+    Allowed = 3,
+    /// Requests denied by the policy.
+    Denied = 4,
+    /// Policy errors (evaluation errors, undefined or malformed decisions).
+    Errors = 5,
+}
+
+impl Metrics {
+    /// Defines the counters; returns the names it could not define.
+    pub fn define() -> (Self, Vec<&'static str>) {
+        let mut metrics = Self::default();
+        let mut failed = Vec::new();
+        for (slot, name) in metrics.ids.iter_mut().zip(NAMES) {
+            match hostcalls::define_metric(MetricType::Counter, name) {
+                Ok(id) => *slot = Some(id),
+                Err(_) => failed.push(name),
+            }
+        }
+        (metrics, failed)
+    }
+
+    /// Adds one to `counter`.
+    pub fn incr(&self, counter: Counter) {
+        if let Some(Some(id)) = self.ids.get(counter as usize) {
+            let _ = hostcalls::increment_metric(*id, 1);
+        }
+    }
+}
