@@ -172,7 +172,7 @@ impl Pool {
                 snapshots.push((rec, stats));
             }
         }
-        metrics::merge(snapshots.iter().map(|(r, s)| (r, s.clone())))
+        metrics::merge(snapshots.iter().map(|(r, s)| (r, *s)))
     }
 
     /// Guest cache counters of shard `i`.

@@ -142,10 +142,11 @@ fn parse_case(id: String, category: String, c: &Value) -> Case {
 fn normalize_numbers(v: &mut Value) {
     match v {
         Value::Number(n) => {
-            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
-                if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                    *v = Value::from(f as i64);
-                }
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15)
+            {
+                *v = Value::from(f as i64);
             }
         }
         Value::Array(a) => a.iter_mut().for_each(normalize_numbers),
