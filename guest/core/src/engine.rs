@@ -233,6 +233,7 @@ impl Engine {
 fn fresh_rego(strict: bool) -> regorus::Engine {
     let mut rego = regorus::Engine::new();
     rego.set_strict_builtin_errors(strict);
+    crate::builtins::register(&mut rego);
     rego
 }
 

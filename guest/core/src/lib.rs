@@ -39,6 +39,7 @@
 )]
 
 pub mod authorizer;
+mod builtins;
 mod cache;
 mod engine;
 mod error;

@@ -1,0 +1,126 @@
+//! Rego builtins regorus 0.14 lacks, added to every engine as regorus
+//! extensions: `io.jwt.*` decoding and verification, `crypto.*` digests and
+//! HMACs, and the `net.cidr_*` functions beyond `net.cidr_contains`,
+//! `net.cidr_expand` and `net.cidr_is_valid` (which regorus has).
+//!
+//! Semantics follow OPA's `v1/topdown` (`tokens.go`, `crypto.go`, `cidr.go`),
+//! including its error messages, prefixed with the builtin's name as OPA
+//! reports them.
+//!
+//! Not provided: signing (`io.jwt.encode_sign*`), ES512 (a P-521 key is
+//! accepted in a key set but verifies nothing; no `io.jwt.verify_es512`),
+//! and the `crypto.x509.*` / `crypto.parse_private_keys` family.
+//!
+//! Two limits come from regorus's extension mechanism, not from this code:
+//! an extension cannot be called with OPA's out-parameter form
+//! (`io.jwt.decode(t, [h, p, s])`; write `[h, p, s] := io.jwt.decode(t)`),
+//! and an extension's error always fails the evaluation, in strict and
+//! non-strict mode alike (OPA makes a builtin error undefined unless
+//! `strict-builtin-errors` is set).
+
+use anyhow::{Result, anyhow};
+use regorus::Value;
+
+mod base64;
+mod crypto;
+mod jwt;
+mod jwt_decode_verify;
+#[cfg(test)]
+mod jwt_fixtures;
+mod jwt_keys;
+mod jwt_rsa;
+mod jwt_verify;
+mod netcidr;
+mod netcidr_merge;
+mod pem;
+
+/// A builtin: its arguments, already counted by regorus, to its value. Its
+/// errors do not name it; [`register`] prefixes them with its Rego name.
+type Builtin = fn(Vec<Value>) -> Result<Value>;
+
+/// Every builtin added: its Rego name, its number of arguments and its code.
+/// The names are distinct and none is a builtin regorus already has (both
+/// checked by the tests), which is what makes [`register`] infallible.
+const BUILTINS: &[(&str, u8, Builtin)] = &[
+    ("crypto.md5", 1, crypto::md5),
+    ("crypto.sha1", 1, crypto::sha1),
+    ("crypto.sha256", 1, crypto::sha256),
+    ("crypto.hmac.md5", 2, crypto::hmac_md5),
+    ("crypto.hmac.sha1", 2, crypto::hmac_sha1),
+    ("crypto.hmac.sha256", 2, crypto::hmac_sha256),
+    ("crypto.hmac.sha512", 2, crypto::hmac_sha512),
+    ("crypto.hmac.equal", 2, crypto::hmac_equal),
+    ("io.jwt.decode", 1, jwt::decode),
+    ("io.jwt.decode_verify", 2, jwt_decode_verify::decode_verify),
+    ("io.jwt.verify_hs256", 2, jwt_verify::verify_hs256),
+    ("io.jwt.verify_hs384", 2, jwt_verify::verify_hs384),
+    ("io.jwt.verify_hs512", 2, jwt_verify::verify_hs512),
+    ("io.jwt.verify_rs256", 2, jwt_verify::verify_rs256),
+    ("io.jwt.verify_rs384", 2, jwt_verify::verify_rs384),
+    ("io.jwt.verify_rs512", 2, jwt_verify::verify_rs512),
+    ("io.jwt.verify_ps256", 2, jwt_verify::verify_ps256),
+    ("io.jwt.verify_ps384", 2, jwt_verify::verify_ps384),
+    ("io.jwt.verify_ps512", 2, jwt_verify::verify_ps512),
+    ("io.jwt.verify_es256", 2, jwt_verify::verify_es256),
+    ("io.jwt.verify_es384", 2, jwt_verify::verify_es384),
+    ("io.jwt.verify_eddsa", 2, jwt_verify::verify_eddsa),
+    ("net.cidr_contains_matches", 2, netcidr::contains_matches),
+    ("net.cidr_intersects", 2, netcidr::intersects),
+    ("net.cidr_overlap", 2, netcidr::overlap),
+    ("net.cidr_merge", 1, netcidr_merge::merge),
+];
+
+/// Adds every builtin of this module to a regorus engine.
+///
+/// `add_extension` refuses only a name it already holds. `fresh_rego` calls
+/// this once on a new engine and the names in [`BUILTINS`] are distinct, so
+/// no call is refused; the debug assertion makes a broken table fail every
+/// test instead of silently keeping the first entry of a duplicated name.
+pub(crate) fn register(rego: &mut regorus::Engine) {
+    for &(name, nargs, f) in BUILTINS {
+        let call = move |args| f(args).map_err(|e| anyhow!("{name}: {e}"));
+        let added = rego.add_extension(name.to_owned(), nargs, Box::new(call));
+        debug_assert!(added.is_ok(), "registering {name}: {added:?}");
+    }
+}
+
+/// OPA's name for the type of a value, as its type errors print it.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Set(_) => "set",
+        Value::Object(_) => "object",
+        Value::Undefined => "undefined",
+    }
+}
+
+/// Argument `pos` (0-based) of a call.
+fn arg(args: &[Value], pos: usize) -> Result<&Value> {
+    args.get(pos)
+        .ok_or_else(|| anyhow!("missing operand {}", pos + 1))
+}
+
+/// Argument `pos` (0-based) as a string, or OPA's operand type error.
+fn string_arg(args: &[Value], pos: usize) -> Result<&str> {
+    match arg(args, pos)? {
+        Value::String(s) => Ok(s),
+        other => Err(operand_error(pos, "string", other)),
+    }
+}
+
+/// OPA's `operand N must be T but got U`.
+fn operand_error(pos: usize, want: &str, got: &Value) -> anyhow::Error {
+    anyhow!(
+        "operand {} must be {want} but got {}",
+        pos + 1,
+        type_name(got)
+    )
+}
+
+#[cfg(test)]
+#[path = "mod_tests.rs"]
+mod tests;
