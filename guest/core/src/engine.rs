@@ -4,6 +4,7 @@
 use crate::{Error, Limits, Result};
 use regorus::Value;
 use std::collections::BTreeMap;
+use std::num::{NonZeroU32, NonZeroUsize};
 
 /// A Rego engine. Every change is all-or-nothing: a change that fails leaves
 /// policies, data and revision as they were.
@@ -32,7 +33,7 @@ impl Engine {
     /// An engine enforcing `limits` on every document it parses.
     pub fn with_limits(limits: Limits) -> Self {
         Self {
-            rego: fresh_rego(false),
+            rego: fresh_rego(false, &limits),
             modules: BTreeMap::new(),
             revision: 0,
             limits,
@@ -49,9 +50,7 @@ impl Engine {
         } else {
             self.rego.clone()
         };
-        let package = rego
-            .add_policy(name.to_owned(), source.to_owned())
-            .map_err(|e| Error::InvalidPolicy(format!("{e:#}")))?;
+        let package = add_module(&mut rego, name, source)?;
         compile(&mut rego)?;
         self.modules
             .insert(name.to_owned(), (source.to_owned(), package.clone()));
@@ -120,7 +119,12 @@ impl Engine {
     /// the expression undefined. Off by default, as in OPA.
     pub fn set_strict_builtin_errors(&mut self, strict: bool) {
         self.strict = strict;
-        self.rego.set_strict_builtin_errors(strict);
+        // The added builtins take the setting when registered, so the
+        // engine is rebuilt; that only re-adds what was accepted before.
+        match self.rebuild(None) {
+            Ok(rego) => self.rego = rego,
+            Err(_) => self.rego.set_strict_builtin_errors(strict),
+        }
         self.bump();
     }
 
@@ -169,11 +173,6 @@ impl Engine {
             .map_err(|e| Error::Other(format!("serializing results: {e}")))
     }
 
-    /// Parses a JSON document under this engine's limits.
-    pub fn parse_json(&self, what: &str, json: &str) -> Result<Value> {
-        self.limits.parse(what, json)
-    }
-
     fn parse_input(&self, input: &str) -> Result<Value> {
         if input.trim().is_empty() {
             return Ok(Value::Undefined);
@@ -206,13 +205,12 @@ impl Engine {
     /// A new regorus engine with every module except `skip` and the current
     /// data (the only way to drop a module from regorus).
     fn rebuild(&self, skip: Option<&str>) -> Result<regorus::Engine> {
-        let mut rego = fresh_rego(self.strict);
+        let mut rego = fresh_rego(self.strict, &self.limits);
         for (name, (source, _)) in &self.modules {
             if Some(name.as_str()) == skip {
                 continue;
             }
-            rego.add_policy(name.clone(), source.clone())
-                .map_err(|e| Error::InvalidPolicy(format!("{e:#}")))?;
+            add_module(&mut rego, name, source)?;
         }
         rego.add_data(self.rego.get_data())
             .map_err(|e| Error::Other(format!("copying data: {e:#}")))?;
@@ -230,11 +228,29 @@ impl Engine {
 }
 
 /// A regorus engine configured the one way every host uses.
-fn fresh_rego(strict: bool) -> regorus::Engine {
+fn fresh_rego(strict: bool, limits: &Limits) -> regorus::Engine {
     let mut rego = regorus::Engine::new();
     rego.set_strict_builtin_errors(strict);
-    crate::builtins::register(&mut rego);
+    // Our `Limits` bound a policy's size; regorus's own defaults (1 MiB,
+    // 20,000 lines, 1,024 columns) would refuse a PEM key on one line.
+    let max = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+    rego.set_policy_length_config(regorus::PolicyLengthConfig {
+        max_col: NonZeroU32::new(u32::try_from(limits.max_bytes).unwrap_or(u32::MAX))
+            .unwrap_or(NonZeroU32::MIN),
+        max_file_bytes: max(limits.max_bytes),
+        max_lines: max(limits.max_bytes),
+    });
+    crate::builtins::register(&mut rego, strict);
     rego
+}
+
+/// Adds one module, with OPA's out-parameter calls of the added builtins
+/// rewritten (see [`crate::outparams`]); returns its package.
+fn add_module(rego: &mut regorus::Engine, name: &str, source: &str) -> Result<String> {
+    let source = crate::outparams::rewrite(source, crate::builtins::arity)
+        .unwrap_or_else(|| source.to_owned());
+    rego.add_policy(name.to_owned(), source)
+        .map_err(|e| Error::InvalidPolicy(format!("{e:#}")))
 }
 
 /// Runs regorus's analysis of the whole module set (it happens lazily on the

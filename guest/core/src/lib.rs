@@ -45,6 +45,7 @@ mod engine;
 mod error;
 pub mod keys;
 mod limits;
+mod outparams;
 
 pub use authorizer::{Decision, Request};
 pub use cache::{CacheStats, DecisionCache};

@@ -11,12 +11,10 @@
 //! accepted in a key set but verifies nothing; no `io.jwt.verify_es512`),
 //! and the `crypto.x509.*` / `crypto.parse_private_keys` family.
 //!
-//! Two limits come from regorus's extension mechanism, not from this code:
-//! an extension cannot be called with OPA's out-parameter form
-//! (`io.jwt.decode(t, [h, p, s])`; write `[h, p, s] := io.jwt.decode(t)`),
-//! and an extension's error always fails the evaluation, in strict and
-//! non-strict mode alike (OPA makes a builtin error undefined unless
-//! `strict-builtin-errors` is set).
+//! regorus's extension mechanism lacks two things OPA builtins have, which
+//! the engine supplies: the out-parameter form (`io.jwt.decode(t, [h, p, s])`,
+//! rewritten by `crate::outparams` before parsing), and non-strict errors
+//! ([`register`] turns an error into undefined unless strict mode is on).
 
 use anyhow::{Result, anyhow};
 use regorus::Value;
@@ -76,12 +74,26 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
 /// this once on a new engine and the names in [`BUILTINS`] are distinct, so
 /// no call is refused; the debug assertion makes a broken table fail every
 /// test instead of silently keeping the first entry of a duplicated name.
-pub(crate) fn register(rego: &mut regorus::Engine) {
+pub(crate) fn register(rego: &mut regorus::Engine, strict: bool) {
     for &(name, nargs, f) in BUILTINS {
-        let call = move |args| f(args).map_err(|e| anyhow!("{name}: {e}"));
+        // As OPA: a builtin error makes the expression undefined unless
+        // strict builtin errors are on.
+        let call = move |args| match f(args) {
+            Ok(v) => Ok(v),
+            Err(_) if !strict => Ok(Value::Undefined),
+            Err(e) => Err(anyhow!("{name}: {e}")),
+        };
         let added = rego.add_extension(name.to_owned(), nargs, Box::new(call));
         debug_assert!(added.is_ok(), "registering {name}: {added:?}");
     }
+}
+
+/// The number of arguments of the builtin `name`, if this module adds it.
+pub(crate) fn arity(name: &str) -> Option<u8> {
+    BUILTINS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|&(_, nargs, _)| nargs)
 }
 
 /// OPA's name for the type of a value, as its type errors print it.
