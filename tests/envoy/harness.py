@@ -79,7 +79,12 @@ def wasm_filter(plugin: dict[str, Any], name: str = "sark_policy") -> dict[str, 
     }
 
 
-def listener(name: str, port: int, filters: list[dict[str, Any]]) -> dict[str, Any]:
+def listener(
+    name: str, port: int, filters: list[dict[str, Any]], direct: bool = False
+) -> dict[str, Any]:
+    """A plain-HTTP listener routing everything to the `upstream` cluster,
+    or (`direct`) answering 200 itself so a bench measures Envoy alone."""
+    route: dict[str, Any] = {"cluster": "upstream"}
     router = {
         "name": "envoy.filters.http.router",
         "typed_config": {
@@ -95,7 +100,11 @@ def listener(name: str, port: int, filters: list[dict[str, Any]]) -> dict[str, A
                 {
                     "name": "all",
                     "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
+                    "routes": [
+                        {"match": {"prefix": "/"}, "direct_response": DIRECT}
+                        if direct
+                        else {"match": {"prefix": "/"}, "route": route}
+                    ],
                 }
             ]
         },
@@ -112,6 +121,9 @@ def listener(name: str, port: int, filters: list[dict[str, Any]]) -> dict[str, A
             }
         ],
     }
+
+
+DIRECT = {"status": 200, "body": {"inline_string": "ok\n"}}
 
 
 def bootstrap(admin_port: int, upstream_port: int, listeners: list[dict[str, Any]]) -> dict[str, Any]:

@@ -69,15 +69,36 @@ impl Authz {
     /// Decides a request at `now_ms`: a live cached decision, else the
     /// policy's, which is then cached. Errors are never cached.
     pub fn decide(&mut self, parts: &RequestParts, now_ms: u64) -> Outcome {
+        match self.lookup(parts, now_ms) {
+            Ok(outcome) => outcome,
+            Err(key) => self.evaluate_and_store(parts, key, now_ms),
+        }
+    }
+
+    /// The live cached decision for a request, else the key to store the
+    /// evaluated one under (`None` when the cache is off). Needs only what
+    /// the cache key is made of, so the host reads the rest on a miss only.
+    pub fn lookup(&mut self, parts: &RequestParts, now_ms: u64) -> Result<Outcome, Option<String>> {
         let key = self.cache.is_some().then(|| self.cache_key(parts));
         if let (Some(cache), Some(key)) = (self.cache.as_mut(), key.as_deref()) {
             if let Some(json) = cache.get(key, now_ms) {
-                return Outcome {
+                return Ok(Outcome {
                     decision: Decision::from_json(json),
                     cached: true,
-                };
+                });
             }
         }
+        Err(key)
+    }
+
+    /// Evaluates the policy for a request and caches the decision under
+    /// `key` when it is well formed.
+    pub fn evaluate_and_store(
+        &mut self,
+        parts: &RequestParts,
+        key: Option<String>,
+        now_ms: u64,
+    ) -> Outcome {
         let result = self.evaluate(parts);
         let decision = result.as_deref().map_err(Clone::clone).and_then(|json| {
             let decision = Decision::from_json(json)?;
@@ -108,7 +129,11 @@ impl Authz {
     /// the rule and the engine revision like the core authorizer's keys.
     fn cache_key(&self, parts: &RequestParts) -> String {
         let k = &self.config.cache_key;
-        let action = if k.method { parts.method() } else { String::new() };
+        let action = if k.method {
+            parts.method()
+        } else {
+            String::new()
+        };
         let resource = if k.path { parts.path() } else { String::new() };
         let mut context = Map::new();
         if k.host {

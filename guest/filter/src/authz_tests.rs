@@ -36,7 +36,10 @@ fn caches_by_method_path_and_headers() {
     assert!(!a.decide(&req("GET", "/x", "bob"), 1).cached);
     let post = a.decide(&req("POST", "/x", "alice"), 1);
     assert!(!post.cached && !post.decision.unwrap().allowed);
-    assert!(!a.decide(&req("GET", "/x", "alice"), 60_001).cached, "expired");
+    assert!(
+        !a.decide(&req("GET", "/x", "alice"), 60_001).cached,
+        "expired"
+    );
 }
 
 #[test]
@@ -45,7 +48,10 @@ fn errors_are_not_cached() {
     assert!(a.decide(&req("GET", "/conflict", "a"), 0).decision.is_err());
     let again = a.decide(&req("GET", "/conflict", "a"), 1);
     assert!(again.decision.is_err() && !again.cached);
-    assert!(a.decide(&req("GET", "/other", "a"), 1).decision.is_err(), "undefined");
+    assert!(
+        a.decide(&req("GET", "/other", "a"), 1).decision.is_err(),
+        "undefined"
+    );
 }
 
 #[test]

@@ -125,8 +125,8 @@ impl Default for KeyConfig {
 impl Config {
     /// Parses and checks a configuration; the error names what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let mut config: Config =
-            serde_json::from_slice(bytes).map_err(|e| format!("configuration is not valid: {e}"))?;
+        let mut config: Config = serde_json::from_slice(bytes)
+            .map_err(|e| format!("configuration is not valid: {e}"))?;
         if config.policies().is_empty() {
             return Err("configuration has no policies".into());
         }

@@ -30,6 +30,10 @@ fn refuses_bad_configurations() {
         br#"{"policies": {"a": "package x"}, "failure_mode": "sideways"}"#,
         br#"{"policies": {"a": "package x"}, "deny_status": 99}"#,
     ] {
-        assert!(Config::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert!(
+            Config::parse(bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
 }

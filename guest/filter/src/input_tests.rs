@@ -31,7 +31,10 @@ fn opa_envoy_plugin_shape() {
     let src = &v["attributes"]["source"]["address"]["socketAddress"];
     assert_eq!(src["address"], "127.0.0.1");
     assert_eq!(src["portValue"], 5555);
-    assert_eq!(v["attributes"]["destination"]["address"]["socketAddress"]["address"], "::1");
+    assert_eq!(
+        v["attributes"]["destination"]["address"]["socketAddress"]["address"],
+        "::1"
+    );
 }
 
 #[test]

@@ -74,7 +74,10 @@ impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
         let (metrics, failed) = Metrics::define();
         if !failed.is_empty() {
-            log(LogLevel::Warn, &format!("sark-policy: metrics not defined: {failed:?}"));
+            log(
+                LogLevel::Warn,
+                &format!("sark-policy: metrics not defined: {failed:?}"),
+            );
         }
         self.metrics = metrics;
         let bytes = self.get_plugin_configuration().unwrap_or_default();
@@ -92,7 +95,10 @@ impl RootContext for Root {
                 true
             }
             Err(e) => {
-                log(LogLevel::Error, &format!("sark-policy: bad configuration: {e}"));
+                log(
+                    LogLevel::Error,
+                    &format!("sark-policy: bad configuration: {e}"),
+                );
                 false
             }
         }
@@ -121,21 +127,35 @@ struct Request {
 impl Context for Request {}
 
 impl Request {
-    fn parts(&self) -> RequestParts {
-        let text = |path: Vec<&str>| {
-            self.get_property(path)
-                .and_then(|b| String::from_utf8(b).ok())
-        };
+    /// The request headers, and the downstream address when `source` (the
+    /// cache key holds it); the rest is read by `add_properties`.
+    fn parts(&self, source: bool) -> RequestParts {
         RequestParts {
             headers: self
                 .get_http_request_headers()
                 .into_iter()
                 .map(|(n, v)| (n.to_ascii_lowercase(), v))
                 .collect(),
-            source: text(vec!["source", "address"]),
-            destination: text(vec!["destination", "address"]),
-            protocol: text(vec!["request", "protocol"]),
+            source: source
+                .then(|| self.text_property(vec!["source", "address"]))
+                .flatten(),
+            ..RequestParts::default()
         }
+    }
+
+    /// The connection properties of the input document; read on a cache
+    /// miss only, as every property is a call into Envoy.
+    fn add_properties(&self, parts: &mut RequestParts) {
+        if parts.source.is_none() {
+            parts.source = self.text_property(vec!["source", "address"]);
+        }
+        parts.destination = self.text_property(vec!["destination", "address"]);
+        parts.protocol = self.text_property(vec!["request", "protocol"]);
+    }
+
+    fn text_property(&self, path: Vec<&str>) -> Option<String> {
+        self.get_property(path)
+            .and_then(|b| String::from_utf8(b).ok())
     }
 
     fn now_ms(&self) -> u64 {
@@ -175,7 +195,6 @@ impl Request {
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let parts = self.parts();
         let now = self.now_ms();
         let Ok(mut guard) = self.authz.try_borrow_mut() else {
             return self.deny(500, &Vec::new(), "sark-policy: authorizer busy\n");
@@ -183,7 +202,14 @@ impl HttpContext for Request {
         let Some(authz) = guard.as_mut() else {
             return self.deny(500, &Vec::new(), "sark-policy: not configured\n");
         };
-        let outcome = authz.decide(&parts, now);
+        let mut parts = self.parts(authz.config().cache_key.source_address);
+        let outcome = match authz.lookup(&parts, now) {
+            Ok(hit) => hit,
+            Err(key) => {
+                self.add_properties(&mut parts);
+                authz.evaluate_and_store(&parts, key, now)
+            }
+        };
         let (fails_open, failure_status, deny_status) = (
             authz.fails_open(),
             authz.config().failure_status,
