@@ -80,13 +80,13 @@ impl Authz {
     /// the cache key is made of, so the host reads the rest on a miss only.
     pub fn lookup(&mut self, parts: &RequestParts, now_ms: u64) -> Result<Outcome, Option<String>> {
         let key = self.cache.is_some().then(|| self.cache_key(parts));
-        if let (Some(cache), Some(key)) = (self.cache.as_mut(), key.as_deref()) {
-            if let Some(json) = cache.get(key, now_ms) {
-                return Ok(Outcome {
-                    decision: Decision::from_json(json),
-                    cached: true,
-                });
-            }
+        if let (Some(cache), Some(key)) = (self.cache.as_mut(), key.as_deref())
+            && let Some(json) = cache.get(key, now_ms)
+        {
+            return Ok(Outcome {
+                decision: Decision::from_json(json),
+                cached: true,
+            });
         }
         Err(key)
     }
