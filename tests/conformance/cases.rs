@@ -127,7 +127,7 @@ fn parse_case(id: String, category: String, c: &Value) -> Case {
         category,
         note: c["note"].as_str().unwrap_or("").to_owned(),
         modules,
-        data: c.get("data").cloned(),
+        data: c.get("data").filter(|d| !d.is_null()).cloned(),
         input,
         query: c["query"].as_str().unwrap_or("").to_owned(),
         want_result: c.get("want_result").cloned(),

@@ -31,16 +31,22 @@ pub(crate) fn rewrite(source: &str, arity: impl Fn(&str) -> Option<u8>) -> Optio
                     continue;
                 };
                 let is_statement = starts_statement(bytes, i) && ends_statement(bytes, close + 1);
+                let mut args = args;
+                // A trailing comma leaves an empty last argument.
+                if args.len() > 1 && args.last().is_some_and(|a| a.trim().is_empty()) {
+                    args.pop();
+                }
                 match args.split_last() {
                     Some((last, inputs))
                         if is_statement && args.len() == usize::from(nargs) + 1 =>
                     {
                         out.push_str(source.get(copied..i).unwrap_or(""));
-                        out.push_str(&format!(
-                            "{} = {name}({})",
-                            last.trim(),
-                            inputs.join(",").trim()
-                        ));
+                        let call = format!("{} = {name}({})", last.trim(), inputs.join(",").trim());
+                        // Keep the line count: pad with the newlines dropped.
+                        let before = source.get(i..=close).map_or(0, |t| t.matches('\n').count());
+                        let kept = call.matches('\n').count();
+                        out.push_str(&call);
+                        out.push_str(&"\n".repeat(before.saturating_sub(kept)));
                         copied = close + 1;
                         changed = true;
                         i = close + 1;
@@ -188,6 +194,17 @@ mod tests {
             rewrite(two, arity).unwrap(),
             "p if { ok = io.jwt.verify_hs256(t, \"k\"); ok }"
         );
+    }
+
+    #[test]
+    fn multi_line_calls_with_a_trailing_comma_keep_their_line_count() {
+        let src = "p := x if {\n\tio.jwt.verify_hs256(\n\t\tt,\n\t\tk,\n\t\tx,\n\t)\n\tx\n}\n";
+        let got = rewrite(src, arity).unwrap();
+        assert_eq!(
+            got,
+            "p := x if {\n\tx = io.jwt.verify_hs256(t,\n\t\tk)\n\n\n\n\tx\n}\n"
+        );
+        assert_eq!(got.lines().count(), src.lines().count());
     }
 
     #[test]
