@@ -2,7 +2,7 @@
 
 use crate::Common;
 use clap::Args;
-use sark_policy_host::{Authorizer, Metrics, PolicyEngine, Request, Sensitivity};
+use sark_policy_host::{Authorizer, Metrics, PolicyEngine, Provenance, Request, Sensitivity};
 use serde::Deserialize;
 use std::io::{BufRead, BufWriter, Write};
 use std::process::ExitCode;
@@ -105,8 +105,17 @@ fn decide_line(
 
 pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
     let runtime = a.common.runtime(a.shards, a.capacity)?;
+    let load = runtime.load_report();
     let engine = a.common.engine(&runtime)?;
     let authz = engine.authorizer(&a.rule);
+    eprintln!(
+        "component: {} in {:.1} ms",
+        match load.provenance {
+            Provenance::Compiled => "compiled",
+            Provenance::Artifact => "loaded from the compiled artifact",
+        },
+        load.load_time.as_secs_f64() * 1e3
+    );
     let started = Instant::now();
     let failed = if a.threads > 1 {
         parallel(&authz, a.threads)?
