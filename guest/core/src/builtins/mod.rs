@@ -7,9 +7,13 @@
 //! including its error messages, prefixed with the builtin's name as OPA
 //! reports them.
 //!
-//! Not provided: signing (`io.jwt.encode_sign*`), ES512 (a P-521 key is
+//! `io.jwt.encode_sign*` signs with HS*, RS*, ES256/384 and EdDSA keys
+//! (`jwt_sign`), and `crypto.x509.parse_certificates` returns Go's JSON form
+//! of the certificates (`x509`).
+//!
+//! Not provided: PS* and ES512 signing, ES512 verification (a P-521 key is
 //! accepted in a key set but verifies nothing; no `io.jwt.verify_es512`),
-//! and the `crypto.x509.*` / `crypto.parse_private_keys` family.
+//! and the rest of the `crypto.x509.*` / `crypto.parse_private_keys` family.
 //!
 //! regorus's extension mechanism lacks two things OPA builtins have, which
 //! the engine supplies: the out-parameter form (`io.jwt.decode(t, [h, p, s])`,
@@ -27,10 +31,12 @@ mod jwt_decode_verify;
 mod jwt_fixtures;
 mod jwt_keys;
 mod jwt_rsa;
+mod jwt_sign;
 mod jwt_verify;
 mod netcidr;
 mod netcidr_merge;
 mod pem;
+mod x509;
 
 /// A builtin: its arguments, already counted by regorus, to its value. Its
 /// errors do not name it; [`register`] prefixes them with its Rego name.
@@ -48,8 +54,15 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("crypto.hmac.sha256", 2, crypto::hmac_sha256),
     ("crypto.hmac.sha512", 2, crypto::hmac_sha512),
     ("crypto.hmac.equal", 2, crypto::hmac_equal),
+    (
+        "crypto.x509.parse_certificates",
+        1,
+        x509::parse_certificates,
+    ),
     ("io.jwt.decode", 1, jwt::decode),
     ("io.jwt.decode_verify", 2, jwt_decode_verify::decode_verify),
+    ("io.jwt.encode_sign", 3, jwt_sign::encode_sign),
+    ("io.jwt.encode_sign_raw", 3, jwt_sign::encode_sign_raw),
     ("io.jwt.verify_hs256", 2, jwt_verify::verify_hs256),
     ("io.jwt.verify_hs384", 2, jwt_verify::verify_hs384),
     ("io.jwt.verify_hs512", 2, jwt_verify::verify_hs512),
