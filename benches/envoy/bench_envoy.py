@@ -37,12 +37,13 @@ end
 def wrk(port: int, seconds: int, token: str, lua: str | None) -> dict[str, float]:
     cmd = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
            "-H", f"authorization: Bearer {token}"]
-    if lua:
-        script = Path(tempfile.mkstemp(suffix=".lua")[1])
-        script.write_text(lua)
-        cmd += ["-s", str(script)]
-    cmd.append(f"http://127.0.0.1:{port}/api/items/1")
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if lua:
+            script.write(lua)
+            script.flush()
+            cmd += ["-s", script.name]
+        cmd.append(f"http://127.0.0.1:{port}/api/items/1")
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = to_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
     p99 = to_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -232,8 +233,12 @@ class Envoy:
         return out
 
     def stop(self) -> None:
+        """Stops Envoy and removes its directory (config and log) unless
+        SARK_ENVOY_KEEP is set."""
         stop(self.proc)
         self._log.close()
+        if not os.environ.get("SARK_ENVOY_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:
