@@ -3,9 +3,12 @@
 //! `encoding/json` writes it, plus OPA's `URIStrings`.
 //!
 //! The fields are Go's, with its conventions: byte strings in base64, OIDs
-//! as arrays of integers, Go's enumeration numbers for algorithms and key
-//! usages, `null` for an absent list. Left out: the name constraints
-//! (`Permitted*`/`Excluded*`, always `null` here) and `Policies`.
+//! as arrays of integers (`Policies`: dotted strings), Go's enumeration
+//! numbers for algorithms and key usages, `null` for an absent list.
+//! Differences: the name constraints (`Permitted*`/`Excluded*`) are always
+//! `null`, a name attribute that is not a string has a `null` value, and an
+//! integer beyond the range of an `f64` (an RSA modulus, `PublicKey.N`) is a
+//! decimal string, as regorus cannot write it as a JSON number.
 
 use super::pem;
 use super::string_arg;
@@ -149,7 +152,8 @@ fn certificate(cert: &Certificate, raw: &[u8]) -> Result<Value> {
 /// The fields Go fills from extensions, with their defaults when absent.
 fn extensions(exts: &[x509_cert::ext::Extension], o: &mut Object) -> Result<()> {
     let (mut dns, mut emails, mut ips, mut uris) = (vec![], vec![], vec![], vec![]);
-    let (mut ocsp, mut issuers, mut crls, mut policies) = (vec![], vec![], vec![], vec![]);
+    let (mut ocsp, mut issuers, mut crls) = (vec![], vec![], vec![]);
+    let (mut policies, mut dotted) = (vec![], vec![]);
     let (mut ext_usage, mut unknown_usage) = (vec![], vec![]);
     let mut key_usage = 0u64;
     let (mut bc_valid, mut is_ca, mut max_path) = (false, false, 0i64);
@@ -238,7 +242,10 @@ fn extensions(exts: &[x509_cert::ext::Extension], o: &mut Object) -> Result<()> 
             }
             "2.5.29.32" => {
                 let ps = CertificatePolicies::from_der(value).map_err(|e| bad("policies", e))?;
-                policies.extend(ps.0.iter().map(|p| oid(&p.policy_identifier)));
+                for p in ps.0 {
+                    policies.push(oid(&p.policy_identifier));
+                    dotted.push(Value::from(p.policy_identifier.to_string()));
+                }
             }
             _ => {}
         }
@@ -264,6 +271,7 @@ fn extensions(exts: &[x509_cert::ext::Extension], o: &mut Object) -> Result<()> 
     o.set("URIStrings", list_or_null(uri_strings));
     o.set("CRLDistributionPoints", list_or_null(crls));
     o.set("PolicyIdentifiers", list_or_null(policies));
+    o.set("Policies", list_or_null(dotted));
     Ok(())
 }
 

@@ -62,8 +62,24 @@ fn fields_of_a_certificate() {
     assert_eq!(c["PublicKey"]["E"], json!(65537));
     // A 2048-bit modulus is beyond what regorus writes as a JSON number.
     assert!(c["PublicKey"]["N"].as_str().unwrap().len() > 308);
-    assert_eq!(c["SubjectKeyId"], Json::Null);
-    assert_eq!(c["Extensions"].as_array().unwrap().len(), 4);
+    assert_eq!(c["SubjectKeyId"], json!("AQIDBA=="));
+    assert_eq!(c["AuthorityKeyId"], json!("BQYHCA=="));
+    assert_eq!(c["OCSPServer"], json!(["http://ocsp.example.com"]));
+    assert_eq!(
+        c["IssuingCertificateURL"],
+        json!(["http://ca.example.com/ca.der"])
+    );
+    assert_eq!(
+        c["CRLDistributionPoints"],
+        json!(["http://crl.example.com/ca.crl"])
+    );
+    assert_eq!(c["PolicyIdentifiers"], json!([[2, 23, 140, 1, 2, 1]]));
+    assert_eq!(c["Policies"], json!(["2.23.140.1.2.1"]));
+    assert_eq!(c["UnknownExtKeyUsage"], Json::Null);
+    let exts = c["Extensions"].as_array().unwrap();
+    assert_eq!(exts.len(), 9);
+    assert_eq!(exts[1]["Id"], json!([2, 5, 29, 19]));
+    assert_eq!(exts[1]["Critical"], json!(true));
 }
 
 #[test]

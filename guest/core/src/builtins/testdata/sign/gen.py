@@ -91,6 +91,21 @@ cert = (
                                  encipher_only=False, decipher_only=False), critical=True)
     .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                           ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    .add_extension(x509.SubjectKeyIdentifier(b"\x01\x02\x03\x04"), critical=False)
+    .add_extension(x509.AuthorityKeyIdentifier(b"\x05\x06\x07\x08", None, None),
+                   critical=False)
+    .add_extension(x509.AuthorityInformationAccess([
+        x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.OCSP,
+                               x509.UniformResourceIdentifier("http://ocsp.example.com")),
+        x509.AccessDescription(x509.oid.AuthorityInformationAccessOID.CA_ISSUERS,
+                               x509.UniformResourceIdentifier("http://ca.example.com/ca.der")),
+    ]), critical=False)
+    .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+        [x509.UniformResourceIdentifier("http://crl.example.com/ca.crl")], None, None, None)]),
+        critical=False)
+    .add_extension(x509.CertificatePolicies([
+        x509.PolicyInformation(x509.ObjectIdentifier("2.23.140.1.2.1"), None)]),
+        critical=False)
     .sign(rsa_key, hashes.SHA256())
 )
 (HERE / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
