@@ -234,5 +234,18 @@ fn cold_start() {
     println!("start/cold/runtime+instance (compile, no artifact): median {:?} of {:?}", times[times.len() / 2], times);
 }
 
-criterion_group!(benches, evaluation, authz, cache, start);
+fn config() -> Criterion {
+    // Short windows, many contenders: the whole run takes a few minutes.
+    // Command-line flags (--quick, --measurement-time) still override.
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = evaluation, authz, cache, start
+}
 criterion_main!(benches);

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "benches" / "evaluation" / "test_data"
 POLICIES = ["rbac", "api_access", "data_sensitivity", "time_based", "data_processing",
             "azure_vm", "azure_storage", "azure_keyvault", "azure_nsg"]
-ROUNDS, BATCH = (2, 3) if QUICK else (30, 100)
+ROUNDS, BATCH = (2, 3) if QUICK else (int(os.environ.get("SARK_BENCH_ROUNDS", "30")), 100)
 
 Stats = tuple[float, float]  # p50, p99 in microseconds
 

@@ -150,9 +150,12 @@ class Authorizer:
             value = UNDEFINED if raw is None else loads(raw)
             latency = perf_counter() - start
             self._metrics.record(cached, latency)
-            if len(self._keys) >= _KEY_MEMO:
-                self._keys.clear()
-            self._keys[memo] = (sandbox.generation, self.engine._revision, key)
+            # Remember the key only when the decision was stored: probing
+            # for one never cached (TTL 0) would cost a second crossing.
+            if expires_ms > now_ms:
+                if len(self._keys) >= _KEY_MEMO:
+                    self._keys.clear()
+                self._keys[memo] = (sandbox.generation, self.engine._revision, key)
         return Decision(value, cached, latency * 1000, key)
 
     def _probe(self, memo: tuple[str, str, str, str, str], start: float) -> Decision | None:
