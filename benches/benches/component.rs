@@ -5,17 +5,16 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use sark_policy_benches::{AUTHZ_RULE, BENCH_RULE, authz_example, native_regorus, native_regorus_eval, regorus_cases};
+use sark_policy_benches::{
+    AUTHZ_RULE, BENCH_RULE, authz_example, native_regorus, native_regorus_eval, regorus_cases,
+};
 use sark_policy_core as core_;
 use sark_policy_host::{Request, Runtime};
 use std::hint::black_box;
 use std::time::Duration;
 
 fn runtime(capacity: u32) -> Runtime {
-    Runtime::builder()
-        .cache_capacity(capacity)
-        .build()
-        .unwrap()
+    Runtime::builder().cache_capacity(capacity).build().unwrap()
 }
 
 /// Each regorus policy: component, core natively, plain regorus; one input
@@ -35,7 +34,10 @@ fn evaluation(c: &mut Criterion) {
             let a = comp.eval_rule(BENCH_RULE, input).unwrap();
             let b = core_engine.eval_rule(BENCH_RULE, input).unwrap();
             assert_eq!(a, b, "{}", case.name);
-            assert_eq!(a.as_deref(), Some(native_regorus_eval(&mut plain, input).as_str()));
+            assert_eq!(
+                a.as_deref(),
+                Some(native_regorus_eval(&mut plain, input).as_str())
+            );
         }
         let n = case.inputs.len();
         let mut i = 0;
@@ -61,7 +63,8 @@ fn evaluation(c: &mut Criterion) {
     }
 }
 
-const AUTHZ_INPUT: &str = r#"{"user":"carol","action":"execute","resource":"tool:deploy","context":{"mfa":true}}"#;
+const AUTHZ_INPUT: &str =
+    r#"{"user":"carol","action":"execute","resource":"tool:deploy","context":{"mfa":true}}"#;
 
 /// The bundled example: evaluation, and decide on a hit and on a miss.
 fn authz(c: &mut Criterion) {
@@ -74,8 +77,12 @@ fn authz(c: &mut Criterion) {
     native.add_policy("authz.rego", &policy).unwrap();
     native.add_data(&data).unwrap();
     let mut plain = regorus::Engine::new();
-    plain.add_policy("authz.rego".into(), policy.clone()).unwrap();
-    plain.add_data(regorus::Value::from_json_str(&data).unwrap()).unwrap();
+    plain
+        .add_policy("authz.rego".into(), policy.clone())
+        .unwrap();
+    plain
+        .add_data(regorus::Value::from_json_str(&data).unwrap())
+        .unwrap();
 
     let mut g = c.benchmark_group("authz/eval");
     g.bench_function("component", |b| {
@@ -100,23 +107,48 @@ fn authz(c: &mut Criterion) {
         context: r#"{"mfa":true}"#,
         ..Request::default()
     };
-    let hit_empty = Request { user: "bob", action: "read", resource: "dataset:sales", ..Request::default() };
+    let hit_empty = Request {
+        user: "bob",
+        action: "read",
+        resource: "dataset:sales",
+        ..Request::default()
+    };
     // Never stored (zero TTL): every call builds the key, misses, evaluates.
     const MISS_CONTEXT: &str = r#"{"mfa":true,"n":1}"#;
-    let miss = Request { context: MISS_CONTEXT, ttl: Some(Duration::ZERO), ..hit };
+    let miss = Request {
+        context: MISS_CONTEXT,
+        ttl: Some(Duration::ZERO),
+        ..hit
+    };
     assert!(authz.decide(&hit).unwrap().value.is_some());
     assert!(authz.decide(&hit).unwrap().cached);
     assert!(!authz.decide(&miss).unwrap().cached);
     let mut cache = core_::DecisionCache::new(10_000).unwrap();
-    let core_req = core_::Request { user: hit.user, action: hit.action, resource: hit.resource, context: hit.context };
-    let core_miss = core_::Request { context: MISS_CONTEXT, ..core_req };
-    let core_empty = core_::Request { user: "bob", action: "read", resource: "dataset:sales", context: "" };
-    let decide = |e: &mut core_::Engine, c: &mut core_::DecisionCache, r: &core_::Request<'_>, exp: u64| {
-        core_::authorizer::decide(e, c, AUTHZ_RULE, r, 1, exp).unwrap()
+    let core_req = core_::Request {
+        user: hit.user,
+        action: hit.action,
+        resource: hit.resource,
+        context: hit.context,
     };
+    let core_miss = core_::Request {
+        context: MISS_CONTEXT,
+        ..core_req
+    };
+    let core_empty = core_::Request {
+        user: "bob",
+        action: "read",
+        resource: "dataset:sales",
+        context: "",
+    };
+    let decide =
+        |e: &mut core_::Engine, c: &mut core_::DecisionCache, r: &core_::Request<'_>, exp: u64| {
+            core_::authorizer::decide(e, c, AUTHZ_RULE, r, 1, exp).unwrap()
+        };
 
     let mut g = c.benchmark_group("authz/decide-hit");
-    g.bench_function("component", |b| b.iter(|| black_box(authz.decide(black_box(&hit)).unwrap())));
+    g.bench_function("component", |b| {
+        b.iter(|| black_box(authz.decide(black_box(&hit)).unwrap()))
+    });
     g.bench_function("component-empty-context", |b| {
         b.iter(|| black_box(authz.decide(black_box(&hit_empty)).unwrap()))
     });
@@ -129,7 +161,9 @@ fn authz(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group("authz/decide-miss");
-    g.bench_function("component", |b| b.iter(|| black_box(authz.decide(black_box(&miss)).unwrap())));
+    g.bench_function("component", |b| {
+        b.iter(|| black_box(authz.decide(black_box(&miss)).unwrap()))
+    });
     g.bench_function("core-native", |b| {
         b.iter(|| black_box(decide(&mut native, &mut cache, &core_miss, 0)))
     });
@@ -159,14 +193,18 @@ fn cache(c: &mut Criterion) {
     native.insert(&keys[0], "true", 0, u64::MAX);
 
     let mut g = c.benchmark_group("cache/get");
-    g.bench_function("component", |b| b.iter(|| black_box(cache.get(black_box(&req(0))).unwrap())));
+    g.bench_function("component", |b| {
+        b.iter(|| black_box(cache.get(black_box(&req(0))).unwrap()))
+    });
     g.bench_function("core-native", |b| {
         b.iter(|| black_box(native.get(black_box(&keys[0]), 1).map(str::len)))
     });
     g.finish();
 
     let mut g = c.benchmark_group("cache/set");
-    g.bench_function("component", |b| b.iter(|| cache.set(black_box(&req(0)), "true").unwrap()));
+    g.bench_function("component", |b| {
+        b.iter(|| cache.set(black_box(&req(0)), "true").unwrap())
+    });
     g.bench_function("core-native", |b| {
         b.iter(|| native.insert(black_box(&keys[0]), "true", 1, u64::MAX))
     });
@@ -231,7 +269,11 @@ fn cold_start() {
         })
         .collect();
     times.sort();
-    println!("start/cold/runtime+instance (compile, no artifact): median {:?} of {:?}", times[times.len() / 2], times);
+    println!(
+        "start/cold/runtime+instance (compile, no artifact): median {:?} of {:?}",
+        times[times.len() / 2],
+        times
+    );
 }
 
 fn config() -> Criterion {

@@ -22,7 +22,10 @@ struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -31,7 +34,13 @@ fn run(name: &str, config: &Config, bytes: &[u8], iters: u32) -> anyhow::Result<
     let component = Component::new(&engine, bytes)?;
     let mut linker = Linker::<State>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    let mut store = Store::new(&engine, State { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+    let mut store = Store::new(
+        &engine,
+        State {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    );
     store.set_epoch_deadline(u64::MAX / 2);
     let api = bindings::PolicyComponent::instantiate(&mut store, &component, &linker)?;
     let ev = api.sark_policy_evaluator().engine();
@@ -39,18 +48,27 @@ fn run(name: &str, config: &Config, bytes: &[u8], iters: u32) -> anyhow::Result<
     let cases = regorus_cases();
     let mut line = format!("| {name} |");
     for case in &cases {
-        ev.call_add_policy(&mut store, e, case.name, &case.policy)?.map_err(|x| anyhow::anyhow!("{x:?}"))?;
+        ev.call_add_policy(&mut store, e, case.name, &case.policy)?
+            .map_err(|x| anyhow::anyhow!("{x:?}"))?;
         // Each policy has package `bench`: keep one at a time.
         for input in &case.inputs {
-            ev.call_eval_rule(&mut store, e, BENCH_RULE, input)?.map_err(|x| anyhow::anyhow!("{x:?}"))?;
+            ev.call_eval_rule(&mut store, e, BENCH_RULE, input)?
+                .map_err(|x| anyhow::anyhow!("{x:?}"))?;
         }
         let t = Instant::now();
         for i in 0..iters {
             let input = &case.inputs[i as usize % case.inputs.len()];
-            std::hint::black_box(ev.call_eval_rule(&mut store, e, BENCH_RULE, input)?.map_err(|x| anyhow::anyhow!("{x:?}"))?);
+            std::hint::black_box(
+                ev.call_eval_rule(&mut store, e, BENCH_RULE, input)?
+                    .map_err(|x| anyhow::anyhow!("{x:?}"))?,
+            );
         }
-        line += &format!(" {:.2} |", t.elapsed().as_secs_f64() * 1e6 / f64::from(iters));
-        ev.call_remove_policy(&mut store, e, case.name)?.map_err(|x| anyhow::anyhow!("{x:?}"))?;
+        line += &format!(
+            " {:.2} |",
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(iters)
+        );
+        ev.call_remove_policy(&mut store, e, case.name)?
+            .map_err(|x| anyhow::anyhow!("{x:?}"))?;
     }
     println!("{line}");
     Ok(())
@@ -58,9 +76,19 @@ fn run(name: &str, config: &Config, bytes: &[u8], iters: u32) -> anyhow::Result<
 
 fn main() -> anyhow::Result<()> {
     let perfmap = std::env::args().any(|a| a == "--perfmap");
-    let iters = if std::env::var_os("SARK_BENCH_QUICK").is_some() { 50 } else { 3000 };
-    let bytes = std::fs::read(format!("{}/../dist/sark_policy.wasm", env!("CARGO_MANIFEST_DIR")))?;
-    println!("| settings (us per eval) | {} |", sark_policy_benches::POLICIES.join(" | "));
+    let iters = if std::env::var_os("SARK_BENCH_QUICK").is_some() {
+        50
+    } else {
+        3000
+    };
+    let bytes = std::fs::read(format!(
+        "{}/../dist/sark_policy.wasm",
+        env!("CARGO_MANIFEST_DIR")
+    ))?;
+    println!(
+        "| settings (us per eval) | {} |",
+        sark_policy_benches::POLICIES.join(" | ")
+    );
     println!("| --- |{}", " ---: |".repeat(9));
     let mut host = Config::new();
     host.epoch_interruption(true);
@@ -72,10 +100,15 @@ fn main() -> anyhow::Result<()> {
     let plain = Config::new();
     run("no epoch interruption", &plain, &bytes, iters)?;
     let mut speed = Config::new();
-    speed.epoch_interruption(true).cranelift_opt_level(wasmtime::OptLevel::SpeedAndSize);
+    speed
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::SpeedAndSize);
     run("epoch + opt SpeedAndSize", &speed, &bytes, iters)?;
     let mut nocheck = Config::new();
-    nocheck.epoch_interruption(true).cranelift_nan_canonicalization(false).wasm_backtrace(false);
+    nocheck
+        .epoch_interruption(true)
+        .cranelift_nan_canonicalization(false)
+        .wasm_backtrace_max_frames(None);
     run("epoch + no wasm backtrace", &nocheck, &bytes, iters)?;
     run("host settings (again)", &host, &bytes, iters)?;
     Ok(())

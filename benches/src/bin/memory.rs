@@ -53,12 +53,20 @@ struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl ResourceLimiter for State {
-    fn memory_growing(&mut self, _: usize, desired: usize, _: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _: usize,
+        desired: usize,
+        _: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.memory = self.memory.max(desired);
         Ok(true)
     }
@@ -68,8 +76,17 @@ impl ResourceLimiter for State {
 }
 
 fn key(i: usize) -> String {
-    let seed = sark_policy_core::keys::decision_key("user-123", "read", &format!("doc:{i:07}"), "44136fa355b3678a");
-    sark_policy_core::keys::scoped_key(&seed, ["user-123", "read", "doc:0000000", "data.authz.allow"], 1)
+    let seed = sark_policy_core::keys::decision_key(
+        "user-123",
+        "read",
+        &format!("doc:{i:07}"),
+        "44136fa355b3678a",
+    );
+    sark_policy_core::keys::scoped_key(
+        &seed,
+        ["user-123", "read", "doc:0000000", "data.authz.allow"],
+        1,
+    )
 }
 
 const VALUE: &str = "true";
@@ -77,7 +94,11 @@ const VALUE: &str = "true";
 fn guest(engine: &Engine, component: &Component, n: usize) -> anyhow::Result<(usize, usize)> {
     let mut linker = Linker::<State>::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    let state = State { wasi: WasiCtx::builder().build(), table: ResourceTable::new(), memory: 0 };
+    let state = State {
+        wasi: WasiCtx::builder().build(),
+        table: ResourceTable::new(),
+        memory: 0,
+    };
     let mut store = Store::new(engine, state);
     store.limiter(|s| s);
     let api = bindings::PolicyComponent::instantiate(&mut store, component, &linker)?;
@@ -86,10 +107,14 @@ fn guest(engine: &Engine, component: &Component, n: usize) -> anyhow::Result<(us
         .call_create(&mut store, u32::try_from(n)?)?
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     // One entry first, so the baseline includes the cache's own start.
-    cache_api.call_set(&mut store, cache, &key(n), VALUE, 0, u64::MAX)?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    cache_api
+        .call_set(&mut store, cache, &key(n), VALUE, 0, u64::MAX)?
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let empty = store.data().memory;
     for i in 0..n {
-        cache_api.call_set(&mut store, cache, &key(i), VALUE, 0, u64::MAX)?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        cache_api
+            .call_set(&mut store, cache, &key(i), VALUE, 0, u64::MAX)?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     }
     anyhow::ensure!(cache_api.call_size(&mut store, cache)? == n as u64);
     Ok((empty, store.data().memory))
@@ -113,13 +138,21 @@ fn main() -> anyhow::Result<()> {
         Ok(_) => vec![10_000],
         Err(_) => vec![10_000, 100_000, 1_000_000],
     };
-    let path = std::env::args().nth(1).unwrap_or_else(|| format!("{}/../dist/sark_policy.wasm", env!("CARGO_MANIFEST_DIR")));
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| format!("{}/../dist/sark_policy.wasm", env!("CARGO_MANIFEST_DIR")));
     let engine = Engine::new(&Config::new())?;
     let component = Component::from_file(&engine, &path)?;
     let key_len = key(0).len();
-    println!("key {key_len} bytes, value {} bytes: key+value = {} bytes per entry", VALUE.len(), key_len + VALUE.len());
+    println!(
+        "key {key_len} bytes, value {} bytes: key+value = {} bytes per entry",
+        VALUE.len(),
+        key_len + VALUE.len()
+    );
     println!();
-    println!("| entries | guest linear memory (empty -> full) | guest bytes/entry | guest overhead/entry | native heap | native bytes/entry | native overhead/entry |");
+    println!(
+        "| entries | guest linear memory (empty -> full) | guest bytes/entry | guest overhead/entry | native heap | native bytes/entry | native overhead/entry |"
+    );
     println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for n in sizes {
         let (empty, full) = guest(&engine, &component, n)?;

@@ -16,7 +16,10 @@ struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -26,7 +29,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() -> anyhow::Result<()> {
-    let runs = if std::env::var_os("SARK_BENCH_QUICK").is_some() { 3 } else { 15 };
+    let runs = if std::env::var_os("SARK_BENCH_QUICK").is_some() {
+        3
+    } else {
+        15
+    };
     let dir = tempfile::tempdir()?;
     let mut config = Config::new();
     config.epoch_interruption(true);
@@ -34,14 +41,33 @@ fn main() -> anyhow::Result<()> {
     let compiled = Component::new(&engine, EMBEDDED_COMPONENT)?.serialize()?;
     let path = dir.path().join("c.cwasm");
     std::fs::write(&path, &compiled)?;
-    println!("component {} bytes, compiled artifact {} bytes", EMBEDDED_COMPONENT.len(), compiled.len());
-    let mut phases: Vec<(&str, Vec<Duration>)> = ["sha256 of the component", "read artifact", "deserialize (from bytes)", "deserialize_file (mmap)", "linker + WASI p2", "instantiate_pre", "first instance", "host Runtime::build (artifact)", "host Runtime::build + engine()"]
-        .iter()
-        .map(|n| (*n, Vec::new()))
-        .collect();
+    println!(
+        "component {} bytes, compiled artifact {} bytes",
+        EMBEDDED_COMPONENT.len(),
+        compiled.len()
+    );
+    let mut phases: Vec<(&str, Vec<Duration>)> = [
+        "sha256 of the component",
+        "read artifact",
+        "deserialize (from bytes)",
+        "deserialize_file (mmap)",
+        "linker + WASI p2",
+        "instantiate_pre",
+        "first instance",
+        "host Runtime::build (artifact)",
+        "host Runtime::build + engine()",
+    ]
+    .iter()
+    .map(|n| (*n, Vec::new()))
+    .collect();
     // The host's own artifact directory, warmed once.
     let host_dir = tempfile::tempdir()?;
-    let host = || Runtime::builder().artifact_dir(Some(host_dir.path().to_path_buf())).build().unwrap();
+    let host = || {
+        Runtime::builder()
+            .artifact_dir(Some(host_dir.path().to_path_buf()))
+            .build()
+            .unwrap()
+    };
     drop(host());
     for _ in 0..runs {
         let mut t = Instant::now();
@@ -65,7 +91,13 @@ fn main() -> anyhow::Result<()> {
         lap(4, &mut phases);
         let pre = linker.instantiate_pre(&component)?;
         lap(5, &mut phases);
-        let mut store = Store::new(&engine, State { wasi: WasiCtx::builder().build(), table: ResourceTable::new() });
+        let mut store = Store::new(
+            &engine,
+            State {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
         store.set_epoch_deadline(1 << 40);
         std::hint::black_box(pre.instantiate(&mut store)?);
         lap(6, &mut phases);
