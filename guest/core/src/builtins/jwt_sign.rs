@@ -8,8 +8,9 @@
 //!
 //! HS*, RS* and EdDSA signatures are deterministic, as in OPA. ES256/ES384
 //! use RFC 6979 nonces: OPA's are random, so its ECDSA tokens differ from
-//! these, but both verify. PS* and ES512 are refused: PSS needs a random
-//! salt and P-521 is not built in.
+//! these, but both verify. PS* salts (as long as the hash, as OPA's) come
+//! from the host's randomness (WASI `random`). ES512 is refused: P-521 is
+//! not built in.
 
 use super::base64::{self, Alphabet};
 use super::jwt_verify::{Alg, Hash};
@@ -18,7 +19,7 @@ use anyhow::{Result, anyhow, bail};
 use data_encoding::BASE64URL_NOPAD;
 use hmac::{Hmac, Mac};
 use regorus::Value;
-use rsa::{BigUint, Pkcs1v15Sign, RsaPrivateKey};
+use rsa::{BigUint, Pkcs1v15Sign, Pss, RsaPrivateKey};
 use sha2::{Sha256, Sha384, Sha512};
 
 /// A private (or, for `oct`, shared) key from a JWK.
@@ -106,11 +107,58 @@ fn signature(key: &SigningKey, alg: Alg, name: &str, input: &[u8]) -> Result<Vec
             use ed25519_dalek::Signer as _;
             Ok(key.sign(input).to_bytes().to_vec())
         }
-        (Alg::Ps(_), _) => bail!("signing with {name} is not supported (PSS needs a random salt)"),
+        (Alg::Ps(hash), SigningKey::Rsa(key)) => {
+            let scheme = match hash {
+                Hash::Sha256 => Pss::new::<Sha256>(),
+                Hash::Sha384 => Pss::new::<Sha384>(),
+                Hash::Sha512 => Pss::new::<Sha512>(),
+            };
+            let mut rng = HostRng::default();
+            let sig = key.sign_with_rng(&mut rng, scheme, &hash.digest(input));
+            if rng.failed {
+                bail!("failed to sign payload: no randomness from the host");
+            }
+            sig.map_err(|e| anyhow!("failed to sign payload: {e}"))
+        }
         (Alg::Es(Hash::Sha512), _) => bail!("signing with {name} is not supported (no P-521)"),
         _ => Err(wrong_key()),
     }
 }
+
+/// The host's randomness (`getrandom`: WASI `random` in the guest). The
+/// `rand_core` 0.6 interface `rsa` takes cannot fail, so a failure is
+/// recorded here and the signature made with it thrown away.
+#[derive(Default)]
+struct HostRng {
+    failed: bool,
+}
+
+impl rsa::rand_core::RngCore for HostRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        if getrandom::fill(dest).is_err() {
+            self.failed = true;
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rsa::rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rsa::rand_core::CryptoRng for HostRng {}
 
 fn hmac(hash: Hash, key: &[u8], input: &[u8]) -> Result<Vec<u8>> {
     fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Result<Vec<u8>> {

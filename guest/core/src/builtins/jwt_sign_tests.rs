@@ -84,6 +84,9 @@ fn asymmetric_round_trips() {
         ("RS256", "rsa"),
         ("RS384", "rsa"),
         ("RS512", "rsa"),
+        ("PS256", "rsa"),
+        ("PS384", "rsa"),
+        ("PS512", "rsa"),
         ("ES256", "p256"),
         ("ES384", "p384"),
         ("EdDSA", "ed25519"),
@@ -103,6 +106,11 @@ fn deterministic_algorithms_give_the_same_token() {
     for (alg, key) in [("RS256", "rsa"), ("ES256", "p256"), ("EdDSA", "ed25519")] {
         assert_eq!(encode(alg, &jwk(key)), encode(alg, &jwk(key)), "{alg}");
     }
+}
+
+#[test]
+fn pss_salts_are_random() {
+    assert_ne!(encode("PS256", &jwk("rsa")), encode("PS256", &jwk("rsa")));
 }
 
 #[test]
@@ -147,8 +155,13 @@ fn errors() {
         ),
         (
             json!({"alg": "PS256"}),
-            jwk("rsa"),
-            "PS256 is not supported",
+            jwk("p256"),
+            "not usable with PS256",
+        ),
+        (
+            json!({"alg": "ES512"}),
+            jwk("p256"),
+            "ES512 is not supported",
         ),
         (
             json!({"alg": "HS256"}),

@@ -7,11 +7,11 @@
 //! including its error messages, prefixed with the builtin's name as OPA
 //! reports them.
 //!
-//! `io.jwt.encode_sign*` signs with HS*, RS*, ES256/384 and EdDSA keys
+//! `io.jwt.encode_sign*` signs with HS*, RS*, PS*, ES256/384 and EdDSA keys
 //! (`jwt_sign`), and `crypto.x509.parse_certificates` returns Go's JSON form
 //! of the certificates (`x509`).
 //!
-//! Not provided: PS* and ES512 signing, ES512 verification (a P-521 key is
+//! Not provided: ES512 signing and verification (a P-521 key is
 //! accepted in a key set but verifies nothing; no `io.jwt.verify_es512`),
 //! and the rest of the `crypto.x509.*` / `crypto.parse_private_keys` family.
 //!
