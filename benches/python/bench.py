@@ -196,9 +196,9 @@ def decisions(r: redis.Redis) -> None:
           "the seed key built in Python.\n")
     contenders: dict[str, Callable[[], Any]] = {
         "sark decide": lambda: authz.decide(*req),
-        "sark decide, no memo": lambda: authz._decide(memo, None, None, time.perf_counter()),
+        "sark decide, no memo": lambda: authz._decide(memo, None, None, None, time.perf_counter()),
         "sark decide {} ctx": lambda: authz.decide(*empty),
-        "sark decide {} ctx, no memo": lambda: authz._decide(memo_empty, None, None,
+        "sark decide {} ctx, no memo": lambda: authz._decide(memo_empty, None, None, None,
                                                              time.perf_counter()),
         "redis GET+loads": lambda: json.loads(r.get(key)),  # type: ignore[arg-type]
         "cachetools get": lambda: ttl.get(key),
@@ -221,7 +221,7 @@ def decisions(r: redis.Redis) -> None:
     assert opa.eval_document("authz.allow", inp) is True
     st = measure({
         "sark decide (miss)": lambda: authz.decide(*miss, ttl_seconds=0),
-        "sark decide (miss), no memo": lambda: authz._decide(memo_miss, None, 0,
+        "sark decide (miss), no memo": lambda: authz._decide(memo_miss, None, None, 0,
                                                              time.perf_counter()),
         "sark evaluate": lambda: engine.evaluate("data.authz.allow", inp),
         "opa eval_document": lambda: opa.eval_document("authz.allow", inp),

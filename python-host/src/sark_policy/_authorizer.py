@@ -22,6 +22,27 @@ __all__ = ["Authorizer", "Decision"]
 
 _KEY_MEMO = 65536
 
+# Context values whose equality (with the same exact type) means the same
+# JSON text: a flat context of these is memoized without serializing it.
+_FLAT = (str, int, bool, type(None))
+
+Memo = tuple[str, str, str, str, Any]
+
+
+def _context_memo(context: Mapping[str, Any] | None) -> Any:
+    """A hashable stand-in for the context's JSON text, cheaper to build:
+    equal stand-ins always mean equal JSON text. Flat contexts of strings,
+    ints, bools and None become a tuple of (key, exact type, value); any
+    other context its JSON text. Different insertion orders give different
+    stand-ins, which only costs a separate memo entry."""
+    if not context:
+        return ""
+    if type(context) is dict and all(
+        type(k) is str and type(v) in _FLAT for k, v in context.items()
+    ):
+        return tuple([(k, type(v), v) for k, v in context.items()])
+    return context_text(context)
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -83,7 +104,7 @@ class Authorizer:
         self._sandbox = engine._sandbox
         self._metrics = Metrics()
         # (rule, user, action, resource, context) -> (generation, revision, key)
-        self._keys: dict[tuple[str, str, str, str, str], tuple[int, int, str]] = {}
+        self._keys: dict[Memo, tuple[int, int, str]] = {}
         self._resource: ResourceAny
         self._handle = 0
         self._closed = False
@@ -121,15 +142,16 @@ class Authorizer:
         `LimitExceededError`, or after a trap `PolicyTimeoutError` /
         `SandboxTrapError`."""
         start = perf_counter()
-        memo = (rule or self.rule, user, action, resource, context_text(context))
+        memo = (rule or self.rule, user, action, resource, _context_memo(context))
         hit = self._probe(memo, start)
         if hit is not None:
             return hit
-        return self._decide(memo, sensitivity, ttl_seconds, start)
+        return self._decide(memo, context, sensitivity, ttl_seconds, start)
 
     def _decide(
         self,
-        memo: tuple[str, str, str, str, str],
+        memo: Memo,
+        context: Mapping[str, Any] | None,
         sensitivity: Sensitivity | str | None,
         ttl_seconds: float | None,
         start: float,
@@ -137,7 +159,8 @@ class Authorizer:
         """The `authorizer.decide` crossing; remembers the key it returns."""
         if self._closed:
             raise OtherPolicyError("the authorizer is closed")
-        rule, user, action, resource, ctx = memo
+        rule, user, action, resource, ctx_memo = memo
+        ctx = ctx_memo if type(ctx_memo) is str else context_text(context)
         now_ms, expires_ms = self.ttl.window(self._clock(), sensitivity, ttl_seconds)
         sandbox = self._sandbox
         with sandbox.lock:
@@ -158,7 +181,7 @@ class Authorizer:
                 self._keys[memo] = (sandbox.generation, self.engine._revision, key)
         return Decision(value, cached, latency * 1000, key)
 
-    def _probe(self, memo: tuple[str, str, str, str, str], start: float) -> Decision | None:
+    def _probe(self, memo: Memo, start: float) -> Decision | None:
         """The cached decision for a request decided before, read inline
         with one cache lookup; None when unknown, stale or not cached."""
         known = self._keys.get(memo)
@@ -197,11 +220,12 @@ class Authorizer:
         that may evaluate runs in a worker thread, since evaluation can take
         up to the deadline. Raises as `decide`."""
         start = perf_counter()
-        memo = (rule or self.rule, user, action, resource, context_text(context))
+        memo = (rule or self.rule, user, action, resource, _context_memo(context))
         hit = self._probe(memo, start)
         if hit is not None:
             return hit
-        return await asyncio.to_thread(self._decide, memo, sensitivity, ttl_seconds, start)
+        return await asyncio.to_thread(
+            self._decide, memo, context, sensitivity, ttl_seconds, start)
 
     # -- cache housekeeping and metrics -----------------------------------------
 
