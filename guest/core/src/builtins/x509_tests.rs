@@ -101,6 +101,20 @@ fn der_and_base64_pem_inputs() {
 }
 
 #[test]
+fn no_certificates_is_an_empty_list() {
+    // As Go's `x509.ParseCertificates` on no bytes.
+    assert_eq!(parse(""), json!([]));
+    assert_eq!(parse("-----BEGIN nothing"), json!([]));
+}
+
+#[test]
+fn base64_may_be_wrapped() {
+    let b64 = BASE64.encode(CERT.as_bytes());
+    let (a, b) = b64.split_at(64);
+    assert_eq!(parse(&format!("{a}\r\n{b}\n")).as_array().unwrap().len(), 1);
+}
+
+#[test]
 fn errors() {
     let call = "crypto.x509.parse_certificates(input.c)";
     let err = error_with(call, &json!({"c": "not base64!"}));
