@@ -69,7 +69,11 @@ pub fn decide(
         req.resource,
         &keys::context_hash(&ctx)?,
     );
-    let key = keys::scoped_key(&seed, [req.user, req.action, req.resource, rule], engine.revision());
+    let key = keys::scoped_key(
+        &seed,
+        [req.user, req.action, req.resource, rule],
+        engine.revision(),
+    );
     if let Some(hit) = cache.get(&key, now_ms) {
         let value = (hit != UNDEFINED).then(|| hit.to_owned());
         return Ok(Decision {

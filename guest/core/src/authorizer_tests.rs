@@ -96,7 +96,10 @@ fn rules_and_ambiguous_fields_get_their_own_entries() {
         resource: "doc:1",
         context: "{}",
     };
-    assert_eq!(cache_key(&e.limits(), &x).unwrap(), cache_key(&e.limits(), &y).unwrap());
+    assert_eq!(
+        cache_key(&e.limits(), &x).unwrap(),
+        cache_key(&e.limits(), &y).unwrap()
+    );
     decide(&mut e, &mut c, "authz/allow", &x, 0, 1000).unwrap();
     assert!(
         !decide(&mut e, &mut c, "authz/allow", &y, 0, 1000)

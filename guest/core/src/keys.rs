@@ -104,20 +104,11 @@ mod tests {
         let base = decision_key("a:b", "c", "r", "h");
         let k = scoped_key(&base, ["a:b", "c", "r", "data.x.allow"], 1);
         assert_eq!(k, "policy:decision:a:b:c:r:h:data.x.allow@1:3.1.1");
-        assert_ne!(
-            k,
-            scoped_key(&base, ["a:b", "c", "r", "data.x.allow"], 2)
-        );
-        assert_ne!(
-            k,
-            scoped_key(&base, ["a:b", "c", "r", "data.x.deny"], 1)
-        );
+        assert_ne!(k, scoped_key(&base, ["a:b", "c", "r", "data.x.allow"], 2));
+        assert_ne!(k, scoped_key(&base, ["a:b", "c", "r", "data.x.deny"], 1));
         // Same seed key, different fields: different scoped key.
         let other = decision_key("a", "b:c", "r", "h");
         assert_eq!(base, other);
-        assert_ne!(
-            k,
-            scoped_key(&other, ["a", "b:c", "r", "data.x.allow"], 1)
-        );
+        assert_ne!(k, scoped_key(&other, ["a", "b:c", "r", "data.x.allow"], 1));
     }
 }
