@@ -97,6 +97,7 @@ lint: rust-targets
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p sark-policy-core -p sark-policy-component --target wasm32-wasip2 -- -D warnings
+	$(CARGO) clippy -p sark-policy-core -p sark-policy-filter --target wasm32-wasip1 -- -D warnings
 
 clean:
 	$(CARGO) clean
