@@ -2,8 +2,11 @@
 
 use crate::Result;
 use crate::authorizer::Request;
+use crate::bindings::WitError;
 use crate::pool::Pool;
+use crate::sandbox::{Guest, HostState};
 use std::sync::Arc;
+use wasmtime::Store;
 
 /// Counters summed over every instance's cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,71 +52,52 @@ impl DecisionCache {
         })
     }
 
-    /// The decision stored for `req`, if live.
-    pub fn get(&self, req: &Request<'_>) -> Result<Option<String>> {
+    /// Runs `f` with `req`'s key on `req`'s shard: the key is built by the
+    /// guest (`cache-key`) in the same shard lock as the cache call.
+    fn with_key<R>(
+        &self,
+        req: &Request<'_>,
+        f: impl FnOnce(&Guest<'_>, &mut Store<HostState>, &str) -> wasmtime::Result<Result<R, WitError>>,
+    ) -> Result<R> {
         let wit = req.wit();
-        let now = self.pool.shared.clock.now_ms();
         self.pool.run(self.shard(req), |g, store| {
-            let key = match g
+            match g
                 .api
                 .sark_policy_authorizer()
                 .call_cache_key(&mut *store, &wit)?
             {
-                Ok(k) => k,
-                Err(e) => return Ok(Err(e)),
-            };
-            g.api
-                .sark_policy_decision_cache()
-                .cache()
-                .call_get(store, g.cache, &key, now)
-                .map(Ok)
+                Ok(key) => f(g, store, &key),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
+
+    /// The decision stored for `req`, if live.
+    pub fn get(&self, req: &Request<'_>) -> Result<Option<String>> {
+        let now = self.pool.shared.clock.now_ms();
+        self.with_key(req, |g, store, key| {
+            let cache = g.api.sark_policy_decision_cache().cache();
+            cache.call_get(store, g.cache, key, now).map(Ok)
         })
     }
 
     /// Stores a JSON decision for `req` with the TTL the runtime's policy
     /// gives it (`req.ttl` overrides, `req.sensitivity` selects).
     pub fn set(&self, req: &Request<'_>, decision_json: &str) -> Result<()> {
-        let wit = req.wit();
         let shared = &self.pool.shared;
         let now = shared.clock.now_ms();
         let expires = shared.ttl.expires_at_ms(now, req.sensitivity, req.ttl);
-        self.pool.run(self.shard(req), |g, store| {
-            let key = match g
-                .api
-                .sark_policy_authorizer()
-                .call_cache_key(&mut *store, &wit)?
-            {
-                Ok(k) => k,
-                Err(e) => return Ok(Err(e)),
-            };
-            g.api.sark_policy_decision_cache().cache().call_set(
-                store,
-                g.cache,
-                &key,
-                decision_json,
-                now,
-                expires,
-            )
+        self.with_key(req, |g, store, key| {
+            let cache = g.api.sark_policy_decision_cache().cache();
+            cache.call_set(store, g.cache, key, decision_json, now, expires)
         })
     }
 
     /// Removes the decision for `req`; true when there was one.
     pub fn delete(&self, req: &Request<'_>) -> Result<bool> {
-        let wit = req.wit();
-        self.pool.run(self.shard(req), |g, store| {
-            let key = match g
-                .api
-                .sark_policy_authorizer()
-                .call_cache_key(&mut *store, &wit)?
-            {
-                Ok(k) => k,
-                Err(e) => return Ok(Err(e)),
-            };
-            g.api
-                .sark_policy_decision_cache()
-                .cache()
-                .call_delete(store, g.cache, &key)
-                .map(Ok)
+        self.with_key(req, |g, store, key| {
+            let cache = g.api.sark_policy_decision_cache().cache();
+            cache.call_delete(store, g.cache, key).map(Ok)
         })
     }
 
