@@ -303,62 +303,26 @@ fn authorizer_functions_and_errors() {
         Err(Error::InvalidJson(_))
     ));
 
-    let d = az
-        .call_decide(
-            &mut *s,
-            e,
-            c,
-            "data.authz.allow",
-            &req("alice", "{}"),
-            0,
-            100,
-        )
-        .unwrap()
-        .unwrap();
+    // One decide call: rule, context, now; expiry at 100 ms.
+    let decide = |s: &mut Store<Host>, rule: &str, context: &str, now: u64| {
+        az.call_decide(s, e, c, rule, &req("alice", context), now, 100)
+            .unwrap()
+    };
+    let d = decide(&mut *s, "data.authz.allow", "{}", 0).unwrap();
     assert_eq!((d.value.as_deref(), d.cached), (Some("true"), false));
-    assert!(
-        d.key.starts_with(
-            &az.call_cache_key(&mut *s, &req("alice", "{}"))
-                .unwrap()
-                .unwrap()
-        )
-    );
-    let d = az
-        .call_decide(
-            &mut *s,
-            e,
-            c,
-            "data.authz.allow",
-            &req("alice", "{}"),
-            50,
-            100,
-        )
+    let seed_key = az
+        .call_cache_key(&mut *s, &req("alice", "{}"))
         .unwrap()
         .unwrap();
-    assert!(d.cached);
-    let bad = az
-        .call_decide(
-            &mut *s,
-            e,
-            c,
-            "data.authz.allow",
-            &req("alice", "[["),
-            0,
-            100,
-        )
-        .unwrap();
+    assert!(d.key.starts_with(&seed_key));
+    assert!(
+        decide(&mut *s, "data.authz.allow", "{}", 50)
+            .unwrap()
+            .cached
+    );
+    let bad = decide(&mut *s, "data.authz.allow", "[[", 0);
     assert!(matches!(bad, Err(Error::InvalidJson(_))));
-    let missing = az
-        .call_decide(
-            &mut *s,
-            e,
-            c,
-            "data.none.allow",
-            &req("alice", "{}"),
-            0,
-            100,
-        )
-        .unwrap();
+    let missing = decide(&mut *s, "data.none.allow", "{}", 0);
     assert!(matches!(missing, Err(Error::NotFound(_))));
     let st = f
         .api
