@@ -1,7 +1,9 @@
 //! OPA's YAML conformance cases run three ways: natively (the core crate,
 //! no wasm), through the component from the Rust host, and through the
-//! component from the Python host. Prints a table per category and every
-//! case where the ways disagree; fails on a disagreement or when the
+//! component from the Python host; and every `data.<rule> = x` case also as
+//! a rule on the RVM and on the interpreter (`rvm.rs`). Prints a table per
+//! category, the rules that fall back from the RVM with the reason, and
+//! every case where the ways disagree; fails on a disagreement or when the
 //! outcomes and `expected-failures.txt` differ in either direction.
 //!
 //! `cargo test --release -p sark-policy-tests --test conformance [-- FILTER]`
@@ -11,6 +13,7 @@
 mod cases;
 mod expected;
 mod python;
+mod rvm;
 mod ways;
 
 use cases::{Case, Outcome, passes};
@@ -23,6 +26,9 @@ struct Tally {
     failed: usize,
     skipped: usize,
     disagreements: usize,
+    /// Rule cases the RVM ran, and those where it and the interpreter differ.
+    rvm: usize,
+    rvm_disagreements: usize,
 }
 
 fn main() {
@@ -49,7 +55,25 @@ fn main() {
     let mut skipped_reasons: BTreeMap<String, usize> = BTreeMap::new();
     let mut problems = Vec::new();
     let mut failing = Vec::new();
+    let mut fallbacks: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     for case in &cases {
+        if let Some(r) = rvm::run(case) {
+            let t = table.entry(case.category.clone()).or_default();
+            t.rvm += usize::from(r.on_rvm);
+            if let Some((reason, message)) = r.fallback {
+                fallbacks
+                    .entry(reason.as_str())
+                    .or_default()
+                    .push(format!("{}: {message}", case.id));
+            }
+            if let Some((on_rvm, interpreted)) = r.disagreement {
+                t.rvm_disagreements += 1;
+                problems.push(format!(
+                    "RVM DISAGREES {} ({})\n  rvm:         {on_rvm}\n  interpreter: {interpreted}",
+                    case.id, case.note
+                ));
+            }
+        }
         let native = ways::native(case);
         let component = ways::component(&runtime, case);
         let py = python
@@ -94,6 +118,7 @@ fn main() {
         }
     }
     print_table(&table, &skipped_reasons);
+    print_fallbacks(&fallbacks);
     if !problems.is_empty() {
         println!("\n{} problem(s):", problems.len());
         for p in &problems {
@@ -125,25 +150,40 @@ fn unexpected_failure(case: &Case, got: &Outcome) -> String {
 
 fn print_table(table: &BTreeMap<String, Tally>, skipped: &BTreeMap<String, usize>) {
     println!(
-        "{:<30} {:>6} {:>6} {:>7} {:>8}",
-        "category", "passed", "failed", "skipped", "disagree"
+        "{:<30} {:>6} {:>6} {:>7} {:>8} {:>5} {:>6}",
+        "category", "passed", "failed", "skipped", "disagree", "rvm", "rvm!="
     );
+    let row = |name: &str, t: &Tally| {
+        println!(
+            "{name:<30} {:>6} {:>6} {:>7} {:>8} {:>5} {:>6}",
+            t.passed, t.failed, t.skipped, t.disagreements, t.rvm, t.rvm_disagreements
+        );
+    };
     let mut total = Tally::default();
     for (cat, t) in table {
-        println!(
-            "{cat:<30} {:>6} {:>6} {:>7} {:>8}",
-            t.passed, t.failed, t.skipped, t.disagreements
-        );
+        row(cat, t);
         total.passed += t.passed;
         total.failed += t.failed;
         total.skipped += t.skipped;
         total.disagreements += t.disagreements;
+        total.rvm += t.rvm;
+        total.rvm_disagreements += t.rvm_disagreements;
     }
-    println!(
-        "{:<30} {:>6} {:>6} {:>7} {:>8}",
-        "TOTAL", total.passed, total.failed, total.skipped, total.disagreements
-    );
+    row("TOTAL", &total);
     for (reason, n) in skipped {
         println!("skipped {n}: {reason}");
+    }
+}
+
+/// The rule cases the interpreter ran because the RVM does not, by reason.
+fn print_fallbacks(fallbacks: &BTreeMap<&'static str, Vec<String>>) {
+    for (reason, cases) in fallbacks {
+        println!(
+            "\nfell back from the RVM ({reason}): {} case(s)",
+            cases.len()
+        );
+        for c in cases {
+            println!("  {}", c.chars().take(160).collect::<String>());
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The `evaluator` interface: a `RefCell` around the core engine.
 
 use crate::Component;
-use crate::exports::sark::policy::evaluator::{Error, Guest, GuestEngine, Limits};
+use crate::exports::sark::policy::evaluator::{
+    Error, EvalOptions, EvalStats, Guest, GuestEngine, Limits,
+};
 use core::cell::RefCell;
 use sark_policy_core as sark;
 
@@ -59,6 +61,18 @@ impl GuestEngine for EngineResource {
 
     fn revision(&self) -> u64 {
         self.0.borrow().revision()
+    }
+
+    fn set_eval_options(&self, options: EvalOptions) {
+        self.0.borrow_mut().set_eval_options(options.into());
+    }
+
+    fn eval_options(&self) -> EvalOptions {
+        self.0.borrow().eval_options().into()
+    }
+
+    fn eval_stats(&self) -> EvalStats {
+        self.0.borrow().eval_stats().into()
     }
 
     fn limits(&self) -> Limits {

@@ -1,6 +1,7 @@
 //! The Rego engine: named policy modules and a data document over regorus,
 //! with atomic changes and a revision counter.
 
+use crate::rvm::{EvalOptions, EvalStats, Outcome, Programs, Reason};
 use crate::{Error, Limits, Result};
 use regorus::Value;
 use std::collections::BTreeMap;
@@ -16,6 +17,11 @@ pub struct Engine {
     revision: u64,
     limits: Limits,
     strict: bool,
+    /// Rules compiled to the RVM at this revision.
+    programs: Programs,
+    options: EvalOptions,
+    /// Which path served each evaluation (fallbacks filled in on read).
+    paths: EvalStats,
 }
 
 impl Default for Engine {
@@ -38,6 +44,9 @@ impl Engine {
             revision: 0,
             limits,
             strict: false,
+            programs: Programs::default(),
+            options: EvalOptions::default(),
+            paths: EvalStats::default(),
         }
     }
 
@@ -133,6 +142,34 @@ impl Engine {
         self.revision
     }
 
+    /// How rules are evaluated: on the RVM (the default) or always by the
+    /// interpreter, and the RVM's instruction budget. Results do not depend
+    /// on the path, so the revision does not change.
+    pub fn set_eval_options(&mut self, options: EvalOptions) {
+        self.options = options;
+    }
+
+    /// The evaluation options in force.
+    pub fn eval_options(&self) -> EvalOptions {
+        self.options
+    }
+
+    /// Which path served the evaluations so far, programs compiled, and the
+    /// rules of this revision that fall back to the interpreter.
+    pub fn eval_stats(&self) -> EvalStats {
+        EvalStats {
+            compiled: self.programs.compiled(),
+            fallbacks: self.programs.fallbacks(),
+            ..self.paths.clone()
+        }
+    }
+
+    /// Rules held compiled (tests of the bound).
+    #[cfg(test)]
+    pub(crate) fn programs_held(&self) -> usize {
+        self.programs.len()
+    }
+
     /// The document limits enforced.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -148,9 +185,31 @@ impl Engine {
         }
     }
 
-    /// Evaluates `rule` against an already built input value.
+    /// Evaluates `rule` against an already built input value: on the RVM
+    /// unless the rule falls back or the options force the interpreter.
     pub fn eval_rule_value(&mut self, rule: &str, input: Value) -> Result<Option<Value>> {
         let path = self.rule_path(rule)?;
+        let input = if self.options.interpreter_only {
+            self.paths.count_interpreter(Reason::Forced);
+            input
+        } else {
+            match self.programs.eval(
+                &self.rego,
+                &path,
+                input.clone(),
+                &self.options,
+                self.strict,
+            )? {
+                Outcome::Value(value) => {
+                    self.paths.rvm = self.paths.rvm.wrapping_add(1);
+                    return Ok((value != Value::Undefined).then_some(value));
+                }
+                Outcome::Fallback(reason) => {
+                    self.paths.count_interpreter(reason);
+                    input
+                }
+            }
+        };
         self.rego.set_input(input);
         let value = self
             .rego
@@ -164,6 +223,7 @@ impl Engine {
     pub fn eval_query(&mut self, query: &str, input: &str) -> Result<String> {
         self.limits.check_size("query", query)?;
         let input = self.parse_input(input)?;
+        self.paths.count_interpreter(Reason::Query);
         self.rego.set_input(input);
         let results = self
             .rego
@@ -223,6 +283,7 @@ impl Engine {
     }
 
     fn bump(&mut self) {
+        self.programs.clear();
         self.revision = self.revision.wrapping_add(1);
     }
 }

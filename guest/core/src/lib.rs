@@ -46,9 +46,11 @@ mod error;
 pub mod keys;
 mod limits;
 mod outparams;
+mod rvm;
 
 pub use authorizer::{Decision, Request};
 pub use cache::{CacheStats, DecisionCache};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use limits::Limits;
+pub use rvm::{DEFAULT_MAX_INSTRUCTIONS, EvalOptions, EvalStats, Fallback, Reason};

@@ -89,16 +89,51 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
 /// test instead of silently keeping the first entry of a duplicated name.
 pub(crate) fn register(rego: &mut regorus::Engine, strict: bool) {
     for &(name, nargs, f) in BUILTINS {
-        // As OPA: a builtin error makes the expression undefined unless
-        // strict builtin errors are on.
-        let call = move |args| match f(args) {
-            Ok(v) => Ok(v),
-            Err(_) if !strict => Ok(Value::Undefined),
-            Err(e) => Err(anyhow!("{name}: {e}")),
-        };
+        let call = move |args| invoke(name, f, args, strict);
         let added = rego.add_extension(name.to_owned(), nargs, Box::new(call));
         debug_assert!(added.is_ok(), "registering {name}: {added:?}");
     }
+}
+
+/// Calls `f`. As in OPA, a builtin error makes the expression undefined
+/// unless strict builtin errors are on.
+fn invoke(name: &str, f: Builtin, args: Vec<Value>, strict: bool) -> Result<Value> {
+    match f(args) {
+        Ok(v) => Ok(v),
+        Err(_) if !strict => Ok(Value::Undefined),
+        Err(e) => Err(anyhow!("{name}: {e}")),
+    }
+}
+
+/// Every builtin of this module with its number of arguments, as the RVM
+/// compiler takes host-await builtins.
+pub(crate) fn host_awaits() -> Vec<(&'static str, usize)> {
+    BUILTINS
+        .iter()
+        .map(|&(name, nargs, _)| (name, usize::from(nargs)))
+        .collect()
+}
+
+/// Answers an RVM host-await of a builtin of this module: `name` is the
+/// builtin's name and `args` the array of its arguments.
+pub(crate) fn call_host_await(name: &Value, args: &Value, strict: bool) -> Result<Value> {
+    let name = match name {
+        Value::String(s) => s.as_ref(),
+        other => {
+            return Err(anyhow!(
+                "host-await identifier {other} is not a builtin name"
+            ));
+        }
+    };
+    let &(name, _, f) = BUILTINS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .ok_or_else(|| anyhow!("{name}: not a builtin of this engine"))?;
+    let args = match args {
+        Value::Array(a) => a.to_vec(),
+        other => return Err(anyhow!("{name}: arguments {other} are not an array")),
+    };
+    invoke(name, f, args, strict)
 }
 
 /// The number of arguments of the builtin `name`, if this module adds it.
