@@ -75,14 +75,18 @@ conformance: build venv
 bench: build
 	$(CARGO) bench -p sark-policy-benches
 	$(CARGO) run --release -p sark-policy-benches --bin sark-bench-memory
+	$(CARGO) run --release -p sark-policy-benches --bin sark-bench-compile
 
 bench-python: build venv
 	benches/python/run.sh
 
-## The benches, run (not just built) with a tiny iteration count.
+## The benches, run (not just built) once each: criterion's test mode under
+## `cargo test`, in the release profile the rest of `make test` already built
+## (`cargo bench` would compile wasmtime a second time, for the bench profile).
 bench-smoke: build venv
-	$(CARGO) bench -p sark-policy-benches -- --quick --noplot --warm-up-time 0.01 --measurement-time 0.01
+	$(CARGO) test --release -p sark-policy-benches --benches
 	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-memory
+	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-compile
 	SARK_BENCH_QUICK=1 benches/python/run.sh
 
 test-rust: build venv

@@ -6,7 +6,8 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sark_policy_benches::{
-    AUTHZ_RULE, BENCH_RULE, authz_example, native_regorus, native_regorus_eval, regorus_cases,
+    AUTHZ_RULE, BENCH_RULE, authz_example, core_interpreter, native_regorus, native_regorus_eval,
+    native_regorus_rvm, native_regorus_rvm_eval, regorus_cases,
 };
 use sark_policy_core as core_;
 use sark_policy_host::{Request, Runtime};
@@ -28,17 +29,30 @@ fn evaluation(c: &mut Criterion) {
         comp.add_policy("policy.rego", &case.policy).unwrap();
         let mut core_engine = core_::Engine::new();
         core_engine.add_policy("policy.rego", &case.policy).unwrap();
+        let mut core_interp = core_interpreter(&case.policy);
         let mut plain = native_regorus(&case.policy);
-        // All three agree before anything is timed.
+        let mut plain_rvm = native_regorus_rvm(&case.policy);
+        // All agree before anything is timed, and the core ran on the RVM.
         for input in &case.inputs {
             let a = comp.eval_rule(BENCH_RULE, input).unwrap();
             let b = core_engine.eval_rule(BENCH_RULE, input).unwrap();
             assert_eq!(a, b, "{}", case.name);
+            assert_eq!(a, core_interp.eval_rule(BENCH_RULE, input).unwrap());
             assert_eq!(
                 a.as_deref(),
                 Some(native_regorus_eval(&mut plain, input).as_str())
             );
+            assert_eq!(
+                a.as_deref(),
+                Some(native_regorus_rvm_eval(&mut plain_rvm, input).as_str())
+            );
         }
+        let stats = core_engine.eval_stats();
+        assert!(
+            stats.fallbacks.is_empty() && stats.rvm > 0,
+            "{}: {stats:?}",
+            case.name
+        );
         let n = case.inputs.len();
         let mut i = 0;
         g.bench_function("component", |b| {
@@ -53,10 +67,22 @@ fn evaluation(c: &mut Criterion) {
                 black_box(core_engine.eval_rule(BENCH_RULE, &case.inputs[i]).unwrap())
             })
         });
+        g.bench_function("core-native-interpreter", |b| {
+            b.iter(|| {
+                i = (i + 1) % n;
+                black_box(core_interp.eval_rule(BENCH_RULE, &case.inputs[i]).unwrap())
+            })
+        });
         g.bench_function("regorus-native", |b| {
             b.iter(|| {
                 i = (i + 1) % n;
                 black_box(native_regorus_eval(&mut plain, &case.inputs[i]))
+            })
+        });
+        g.bench_function("regorus-native-rvm", |b| {
+            b.iter(|| {
+                i = (i + 1) % n;
+                black_box(native_regorus_rvm_eval(&mut plain_rvm, &case.inputs[i]))
             })
         });
         g.finish();

@@ -94,3 +94,43 @@ pub fn native_regorus_eval(e: &mut regorus::Engine, input: &str) -> String {
         .unwrap_or_else(|err| panic!("eval: {err}"));
     serde_json::to_string(&out).unwrap_or_else(|err| panic!("json: {err}"))
 }
+
+/// Plain regorus on its RVM, set up as regorus's own `rvm_benchmark` does:
+/// the rule compiled once (`compile_with_entrypoint`, then
+/// `Compiler::compile_from_policy`) and one VM reused across evaluations.
+pub fn native_regorus_rvm(policy: &str) -> regorus::rvm::RegoVM {
+    let mut e = native_regorus(policy);
+    let compiled = e
+        .compile_with_entrypoint(&BENCH_RULE.into())
+        .unwrap_or_else(|err| panic!("compile: {err}"));
+    let program =
+        regorus::languages::rego::compiler::Compiler::compile_from_policy(&compiled, &[BENCH_RULE])
+            .unwrap_or_else(|err| panic!("rvm compile: {err}"));
+    let mut vm = regorus::rvm::RegoVM::new();
+    vm.load_program(program);
+    vm.set_max_instructions(usize::MAX);
+    vm
+}
+
+/// [`native_regorus_eval`] on the RVM: parse the JSON input, execute,
+/// serialize the value.
+pub fn native_regorus_rvm_eval(vm: &mut regorus::rvm::RegoVM, input: &str) -> String {
+    let v = regorus::Value::from_json_str(input).unwrap_or_else(|err| panic!("input: {err}"));
+    vm.set_input(v);
+    let out = vm
+        .execute_entry_point_by_index(0)
+        .unwrap_or_else(|err| panic!("rvm eval: {err}"));
+    serde_json::to_string(&out).unwrap_or_else(|err| panic!("json: {err}"))
+}
+
+/// A core engine that evaluates every rule with the interpreter.
+pub fn core_interpreter(policy: &str) -> sark_policy_core::Engine {
+    let mut e = sark_policy_core::Engine::new();
+    e.add_policy("policy.rego", policy)
+        .unwrap_or_else(|err| panic!("policy: {err}"));
+    e.set_eval_options(sark_policy_core::EvalOptions {
+        interpreter_only: true,
+        ..sark_policy_core::EvalOptions::default()
+    });
+    e
+}

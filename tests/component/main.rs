@@ -377,3 +377,78 @@ fn an_endless_evaluation_traps_at_the_epoch_deadline() {
     );
     ticker.join().unwrap();
 }
+
+#[test]
+fn rules_run_on_the_rvm_with_options_and_stats() {
+    use exports::sark::policy::types::{EvalOptions, FallbackReason};
+    let mut f = fixture();
+    let (s, e, api) = (
+        &mut f.store,
+        f.engine,
+        f.api.sark_policy_evaluator().engine(),
+    );
+    let defaults = api.call_eval_options(&mut *s, e).unwrap();
+    assert!(!defaults.interpreter_only);
+    assert_eq!(defaults.max_instructions, 50_000_000);
+    api.call_add_policy(&mut *s, e, "authz.rego", AUTHZ)
+        .unwrap()
+        .unwrap();
+    api.call_add_policy(
+        &mut *s,
+        e,
+        "w.rego",
+        "package w\nx := input.n\ny := v if { v := x with input.n as 7 }\nn := count([i | some i in numbers.range(1, 5000)])",
+    )
+    .unwrap()
+    .unwrap();
+    let rev = api.call_revision(&mut *s, e).unwrap();
+    let alice = r#"{"user":"alice"}"#;
+    let eval = |s: &mut Store<Host>, rule: &str, input: &str| {
+        api.call_eval_rule(&mut *s, e, rule, input).unwrap()
+    };
+    assert_eq!(
+        eval(s, "authz/allow", alice).unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(eval(s, "w/y", "{}").unwrap().as_deref(), Some("7"));
+    let st = api.call_eval_stats(&mut *s, e).unwrap();
+    assert_eq!((st.rvm, st.compiled), (1, 1));
+    assert_eq!(st.interpreted.len(), 1);
+    assert_eq!(st.interpreted[0].reason, FallbackReason::WithKeyword);
+    assert_eq!(st.fallbacks.len(), 1);
+    assert_eq!(st.fallbacks[0].rule, "data.w.y");
+
+    // A budget stop is a typed error; the engine answers after it.
+    let tight = EvalOptions {
+        interpreter_only: false,
+        max_instructions: 100,
+    };
+    api.call_set_eval_options(&mut *s, e, tight).unwrap();
+    let Err(Error::LimitExceeded(m)) = eval(s, "w/n", "{}") else {
+        panic!("expected limit-exceeded")
+    };
+    assert!(m.contains("100 RVM instructions"), "{m}");
+    api.call_set_eval_options(&mut *s, e, defaults).unwrap();
+    assert_eq!(eval(s, "w/n", "{}").unwrap().as_deref(), Some("5000"));
+
+    // Forcing the interpreter gives the same answers and is counted.
+    let forced = EvalOptions {
+        interpreter_only: true,
+        ..defaults
+    };
+    api.call_set_eval_options(&mut *s, e, forced).unwrap();
+    assert_eq!(
+        eval(s, "authz/allow", alice).unwrap().as_deref(),
+        Some("true")
+    );
+    let st = api.call_eval_stats(&mut *s, e).unwrap();
+    assert!(
+        st.interpreted
+            .iter()
+            .any(|i| i.reason == FallbackReason::Forced && i.count == 1),
+        "{:?}",
+        st.interpreted
+    );
+    // Options change no answer, so the revision (and the cache) stays.
+    assert_eq!(api.call_revision(&mut *s, e).unwrap(), rev);
+}

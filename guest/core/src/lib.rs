@@ -47,6 +47,7 @@ pub mod keys;
 mod limits;
 mod outparams;
 mod rvm;
+mod rvm_checks;
 
 pub use authorizer::{Decision, Request};
 pub use cache::{CacheStats, DecisionCache};

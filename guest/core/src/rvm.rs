@@ -17,8 +17,6 @@ use crate::{Error, Result};
 use hashbrown::HashMap;
 use regorus::Value;
 use regorus::languages::rego::compiler::{Compiler, CompilerError};
-use regorus::rvm::Instruction;
-use regorus::rvm::program::{Program, RuleType};
 use regorus::rvm::vm::{ExecutionMode, ExecutionState, RegoVM, SuspendReason, VmError};
 use std::sync::Arc;
 
@@ -279,16 +277,14 @@ fn compile(rego: &regorus::Engine, rule: &str, strict: bool) -> Entry {
             Ok(p) => p,
             Err(e) => return fallback(Reason::of_compile_error(&e.error), format!("{e}")),
         };
-    if let Some(name) = conflict_capable(&program) {
-        return fallback(
-            Reason::Conflict,
-            format!("{name} may produce more than one value, a conflict the RVM would not report"),
-        );
+    let data = scoped.get_data();
+    if let Some((reason, message)) = crate::rvm_checks::refuse(&policy, &program, &data) {
+        return fallback(reason, message);
     }
     let host_await = program.has_host_await();
     let mut vm = RegoVM::new();
     vm.load_program(Arc::clone(&program));
-    if let Err(e) = vm.set_data(scoped.get_data()) {
+    if let Err(e) = vm.set_data(data) {
         return fallback(Reason::Unsupported, format!("{e}"));
     }
     vm.set_strict_builtin_errors(strict);
@@ -298,107 +294,6 @@ fn compile(rego: &regorus::Engine, rule: &str, strict: bool) -> Entry {
         ExecutionMode::RunToCompletion
     });
     Entry::Compiled(Box::new(Compiled { vm, host_await }))
-}
-
-/// The first rule of `program` that could produce conflicting values.
-///
-/// regorus 0.14.1's RVM makes a complete rule whose definitions disagree
-/// undefined, keeps the last value when one body yields several, and lets
-/// a later key win in a partial object; OPA (and the interpreter) fail the
-/// evaluation. A complete rule or function can disagree with itself when it
-/// has independent bodies not known to yield one constant value, or yields
-/// a computed value inside a loop; a partial object when it yields a
-/// computed value from a loop or from more than one body. Such programs run
-/// on the interpreter.
-fn conflict_capable(program: &Program) -> Option<&str> {
-    program.rule_infos.iter().find_map(|info| {
-        let object = match info.rule_type {
-            RuleType::Complete => false,
-            RuleType::PartialObject => true,
-            RuleType::PartialSet => return None,
-        };
-        let (mut independent, mut computed, mut repeated) = (0usize, false, false);
-        for (def, bodies) in info.definitions.iter().enumerate() {
-            let else_flags = info.else_bodies.get(def);
-            for (i, &pc) in bodies.iter().enumerate() {
-                if !else_flags.and_then(|e| e.get(i)).copied().unwrap_or(false) {
-                    independent += 1;
-                }
-                let yields = body_yields(program, pc, object);
-                computed |= yields.computed;
-                repeated |= yields.computed_in_loop;
-            }
-        }
-        let several =
-            independent > 1 && (object && computed || !object && !info.early_exit_on_first_success);
-        (repeated || several).then_some(info.name.as_str())
-    })
-}
-
-/// What the body of a rule starting at `pc` yields.
-#[derive(Default)]
-struct Yields {
-    /// Some yield is not a constant.
-    computed: bool,
-    /// Some yield is not a constant and lies inside a loop.
-    computed_in_loop: bool,
-}
-
-/// Scans the rule body starting at `pc` (up to its `RuleReturn`) for the
-/// instructions that yield the rule's value: a `Move` into its result
-/// register (complete rules, functions) or an `ObjectSet` on it (partial
-/// objects). A yield is constant when the instruction before it loads a
-/// literal into the yielded register (as the compiler emits `allow if ...`
-/// and `x := "lit" if ...`).
-fn body_yields(program: &Program, pc: u32, object: bool) -> Yields {
-    let start = usize::try_from(pc).unwrap_or(usize::MAX);
-    let body: Vec<(usize, &Instruction)> = program
-        .instructions
-        .iter()
-        .enumerate()
-        .skip(start)
-        .take_while(|(_, i)| !matches!(i, Instruction::RuleReturn {}))
-        .collect();
-    let result = body.iter().find_map(|(_, i)| match i {
-        Instruction::RuleInit { result_reg, .. } => Some(*result_reg),
-        _ => None,
-    });
-    let loops: Vec<(usize, usize)> = body
-        .iter()
-        .filter_map(|(_, i)| match i {
-            Instruction::LoopStart { params_index } => program
-                .instruction_data
-                .loop_params
-                .get(usize::from(*params_index))
-                .map(|p| (usize::from(p.body_start), usize::from(p.loop_end))),
-            _ => None,
-        })
-        .collect();
-    let mut out = Yields::default();
-    let mut previous: Option<&Instruction> = None;
-    for &(at, instruction) in &body {
-        let yielded = match instruction {
-            Instruction::Move { dest, src } if !object && Some(*dest) == result => Some(*src),
-            Instruction::ObjectSet { obj, value, .. } if object && Some(*obj) == result => {
-                Some(*value)
-            }
-            _ => None,
-        };
-        if let Some(src) = yielded {
-            let constant = matches!(previous, Some(
-                Instruction::Load { dest, .. }
-                | Instruction::LoadBool { dest, .. }
-                | Instruction::LoadTrue { dest }
-                | Instruction::LoadFalse { dest }
-                | Instruction::LoadNull { dest }) if *dest == src);
-            if !constant {
-                out.computed = true;
-                out.computed_in_loop |= loops.iter().any(|&(b, e)| b <= at && at < e);
-            }
-        }
-        previous = Some(instruction);
-    }
-    out
 }
 
 /// Runs one compiled rule, answering the VM's calls of added builtins.

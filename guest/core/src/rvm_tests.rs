@@ -330,3 +330,47 @@ pick := 1 if input.a else := 2
     }
     assert!(e.eval_stats().fallbacks.is_empty(), "{:?}", e.eval_stats());
 }
+
+#[test]
+fn known_rvm_divergences_stay_on_the_interpreter() {
+    // From OPA's conformance cases, where regorus 0.14.1's RVM answers
+    // differently: default functions, ref heads with variable paths, and a
+    // number in a data path matched against a string key.
+    let cases = [
+        (
+            "package test\ndefault f(x) := 1\nf(x) := x if { x > 0 }\np if { f(-1) == 1 }",
+            "test.p",
+            "",
+            None,
+        ),
+        (
+            "package test\ndefault f(x) := 1000\nf(x) := x if { x > 0 }\np := xs if { xs := [y | x = [1, -2, 3][_]; y := f(x)] }",
+            "test.p",
+            "",
+            None,
+        ),
+        (
+            "package test\nobj.sub[x][x] contains x if some x in [\"one\", \"two\"]\nobj[x][x] contains x if x := \"whatever\"\nmain contains x if {\n  [1 | obj.sub[_].one[_]]\n  x := obj.sub[_][_][_]\n}",
+            "test.main",
+            "",
+            None,
+        ),
+        (
+            "package test\np := data.nested[2]",
+            "test.p",
+            "",
+            Some(r#"{"nested": {"2": "bar"}}"#),
+        ),
+    ];
+    for (src, rule, input, data) in cases {
+        let mut e = engine(src);
+        if let Some(d) = data {
+            e.add_data(d).unwrap();
+        }
+        let answer = both(&mut e, rule, input).unwrap();
+        assert!(answer.is_some(), "{src}");
+        let s = e.eval_stats();
+        assert_eq!(s.rvm, 0, "{src}: {s:?}");
+        assert_eq!(s.fallbacks[0].reason, Reason::Unsupported, "{src}");
+    }
+}
