@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from importlib.metadata import version
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from wasmtime import Store, WasiConfig
@@ -110,13 +111,69 @@ def test_result_slots_are_freed_on_close() -> None:
     assert bytes(slot) == bytes(32)
 
 
-def test_arena_grows_for_large_arguments() -> None:
+def test_large_arguments_pass_whole() -> None:
     _, _, abi = _instance()
     cache = abi.new_cache(4)
     c = abi.handle(cache)
     big = '"' + "x" * 100_000 + '"'
     abi.cache_set(c, "big", big, 0, 100)
     assert abi.cache_get(c, "big", 1) == big
+
+
+def test_eval_options_and_stats_match_the_public_path() -> None:
+    store, instance, abi = _instance()
+    engine = abi.new_engine()
+    h = abi.handle(engine)
+    abi.call("engine.add-policy", h, "t.rego",
+             'package t\nr := x if { x := data.t.b with input as 2 }\nb := input\ns := 1\n')
+    abi.eval_rule(h, "data.t.r", "")
+    abi.eval_rule(h, "data.t.s", b"")
+    abi.call("engine.eval-query", h, "x := 1", "")
+    public = _public(store, instance, "engine.eval-stats", engine)
+    assert abi.call("engine.eval-stats", h) == (
+        public.rvm,
+        [(i.reason, i.count) for i in public.interpreted],
+        public.compiled,
+        [(f.rule, f.reason, f.message) for f in public.fallbacks],
+    ) == (1, [("query", 1), ("with-keyword", 1)], 1, [("data.t.r", "with-keyword", ANY)])
+
+    abi.call("engine.set-eval-options", h, (True, 77))
+    public = _public(store, instance, "engine.eval-options", engine)
+    assert abi.call("engine.eval-options", h) == (
+        getattr(public, "interpreter-only"), getattr(public, "max-instructions")) == (True, 77)
+    options = Record()
+    setattr(options, "interpreter-only", False)
+    setattr(options, "max-instructions", 1 << 63)
+    _public(store, instance, "engine.set-eval-options", engine, options)
+    assert abi.call("engine.eval-options", h) == (False, 1 << 63)
+
+
+def test_an_armed_deadline_is_kept_for_one_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = runtime()
+    store = Store(rt.engine)
+    store.set_wasi(WasiConfig())
+    store.set_epoch_deadline(1 << 40)
+    abi = Bindings(store, rt.linker.instantiate(store, rt.component), rearm_ns=5_000_000)
+    abi.ticks = 1 << 40
+    now = [10**12]
+    armed: list[int] = []
+    real_arm = _abi._SET_DEADLINE
+    monkeypatch.setattr(_abi, "_now_ns", lambda: now[0])
+    monkeypatch.setattr(_abi, "_SET_DEADLINE", lambda ctx, ticks: armed.append(ticks)
+                        or real_arm(ctx, ticks))
+    c = abi.handle(cache := abi.new_cache(4))
+    abi.cache_get(c, "k", 1)
+    now[0] += 4_999_999
+    abi.cache_get(c, "k", 1)
+    abi.call("cache.size", c)
+    assert armed == [1 << 40]  # within the tick: kept
+    now[0] += 1
+    abi.cache_get(c, "k", 1)
+    assert armed == [1 << 40] * 2  # a tick later: armed again
+    abi.ticks = (1 << 40) + 1
+    abi.cache_get(c, "k", 1)
+    assert armed == [1 << 40] * 2 + [(1 << 40) + 1]  # new ticks: armed at once
+    abi.drop(cache)
 
 
 def test_resources_via_public_path() -> None:

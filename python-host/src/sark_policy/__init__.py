@@ -1,7 +1,8 @@
 """sark_policy: a sandboxed Rego policy engine with a decision cache, run as
 one WebAssembly component by wasmtime.
 
-- `PolicyEngine`: policies and data in, decisions out.
+- `PolicyEngine`: policies and data in, decisions out (rules run on
+  regorus's RVM, or its interpreter where the RVM cannot; `EvalOptions`).
 - `Authorizer`: a cached decision per request in one call into the
   component.
 - `PolicyCache`: a drop-in for the old `RustPolicyCache`.
@@ -27,6 +28,7 @@ from ._errors import (
     SandboxTrapError,
 )
 from ._json import UNDEFINED, Undefined
+from ._rvm import EvalOptions
 from ._sandbox import SandboxLimits
 from ._ttl import DEFAULT_SENSITIVITY_TTLS, Clock, Sensitivity, TtlPolicy
 
@@ -38,6 +40,7 @@ __all__ = [
     "DEFAULT_SENSITIVITY_TTLS",
     "Decision",
     "DocumentLimits",
+    "EvalOptions",
     "EvaluationError",
     "InvalidJsonError",
     "InvalidPolicyError",

@@ -9,9 +9,10 @@ and rebuilds every converter on every call (about 35 us for a cache get,
 checked once per process against the signature it must have (so a changed
 WIT fails loudly at load, not with a crash); its argument array and result
 slot are allocated once; arguments are packed straight into the C
-`wasmtime_component_val_t` layout; results are read with `struct` from the
-returned pointers. A call is then one FFI crossing (plus one to arm the
-deadline).
+`wasmtime_component_val_t` layout, strings pointing at the data of Python
+`bytes` objects; results are read with `struct` from the returned
+pointers. A call is then one FFI crossing (plus one to arm the deadline,
+which the sandbox lets consecutive calls share for up to one epoch tick).
 
 Internals used (all of wasmtime-py 50.0.1): `wasmtime._ffi` (the C struct
 layouts, kind codes and the shared library handle), `Func._func`,
@@ -19,17 +20,20 @@ layouts, kind codes and the shared library handle), `Func._func`,
 
 Memory rules of `wasmtime_component_func_call` that this relies on: the
 arguments are only read (copied into Rust values), so they may point into
-our own buffers and are never freed by the callee; the result slot is
-overwritten with `*slot = new` which drops whatever the slot held, so a
-slot always holds a valid value (zeroed = `bool false` at first) and the
-previous result is freed by the next call, or by `close()`.
+our own buffers or `bytes` objects and are never freed by the callee; the
+result slot is overwritten with `*slot = new` which drops whatever the
+slot held, so a slot always holds a valid value (zeroed = `bool false` at
+first) and the previous result is freed by the next call, or by `close()`.
+Internals of CPython: the data of a `bytes` object lies at a fixed offset
+from its `id` (checked at import).
 """
 
 from __future__ import annotations
 
 import ctypes
 import struct
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable
 from ctypes import c_size_t, c_uint64, c_void_p
 from importlib.metadata import version
 from typing import Any, Final
@@ -87,10 +91,22 @@ _K_RECORD: Final = ffi.WASMTIME_COMPONENT_RECORD.value
 _K_RESOURCE: Final = ffi.WASMTIME_COMPONENT_RESOURCE.value
 
 # Parameter kinds of the functions we call.
-BORROW, STR, U64_, U32_, BOOL_, REQUEST = range(6)
+BORROW, STR, U64_, U32_, BOOL_, REQUEST, OPTIONS = range(7)
 _PARAM_KIND = {BORROW: _K_RESOURCE, STR: _K_STRING, U64_: _K_U64, U32_: _K_U32,
-               BOOL_: _K_BOOL, REQUEST: _K_RECORD}
+               BOOL_: _K_BOOL, REQUEST: _K_RECORD, OPTIONS: _K_RECORD}
 REQUEST_FIELDS: Final = ("user", "action", "resource", "context")
+# Record parameters: (field name, field kind) in WIT order. A record
+# argument is passed as a tuple of the field values.
+_RECORD_FIELDS: Final[dict[int, tuple[tuple[str, int], ...]]] = {
+    REQUEST: tuple((name, STR) for name in REQUEST_FIELDS),
+    OPTIONS: (("interpreter-only", BOOL_), ("max-instructions", U64_)),
+}
+# The field names of each record, one C buffer per record kind (entries
+# point into it; they live as long as the module).
+_FIELD_NAMES: Final = {
+    kind: ctypes.create_string_buffer("".join(n for n, _ in fields).encode())
+    for kind, fields in _RECORD_FIELDS.items()
+}
 
 
 def _raw(name: str, restype: Any, *argtypes: Any) -> Any:
@@ -101,6 +117,9 @@ def _raw(name: str, restype: Any, *argtypes: Any) -> Any:
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
 
 
+_now_ns = time.monotonic_ns
+# Calls pass the prebuilt ctypes values of `_Fn.cargs`, which ctypes hands
+# over as they are: converting six Python ints per call costs about 0.3 us.
 _CALL = _raw("wasmtime_component_func_call",
              c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p, c_size_t)
 _SET_DEADLINE = _raw("wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64)
@@ -115,7 +134,43 @@ _I = struct.Struct("<I")
 _SIZE_PTR = struct.Struct("<QQ")
 _TAG_PAYLOAD = struct.Struct("<QQQ")
 _RESULT = struct.Struct("<B7x?7xQ")  # kind, is_ok, val*
+_unpack_q = _Q.unpack_from
+_unpack_size_ptr = _SIZE_PTR.unpack_from
+_unpack_result = _RESULT.unpack_from
 _DECISION = struct.Struct("<16x8xQ16x" "16x8x?23x" "16x8xQQ8x")  # value*, cached, key
+
+
+def _text(size: int, data: int) -> str:
+    """The UTF-8 text of `size` bytes at `data`: a JSON answer. `true` and
+    `false`, the commonest answers, without a copy or a decode (valid JSON
+    of four bytes starting with `t` can only be `true`, of five with `f`
+    only `false`)."""
+    if size == 4 and _MEM[data] == 0x74:
+        return "true"
+    if size == 5 and _MEM[data] == 0x66:
+        return "false"
+    return str(_MEM[data : data + size], "utf-8")
+
+
+def _utf8(text: str | bytes) -> bytes:
+    """`text` as UTF-8 (bytes are taken as UTF-8 already: JSON encoders
+    produce them)."""
+    return text if isinstance(text, bytes) else text.encode()
+
+
+# A string argument points straight at the data of a `bytes` object, which
+# CPython keeps inline at a fixed offset (`PyBytes_AS_STRING`): no copy into
+# a staging buffer. Checked here once; the caller keeps the object alive
+# for the call, and `bytes` never move or change.
+_BYTES_AT: Final = bytes.__basicsize__ - 1
+_probe_bytes = b"sark-policy"
+if ctypes.string_at(id(_probe_bytes) + _BYTES_AT, len(_probe_bytes)) != _probe_bytes:
+    raise ImportError("unexpected bytes object layout (sark_policy needs CPython)")
+
+
+def _addr(b: bytes) -> int:
+    """The address of the data of `b` (alive while `b` is referenced)."""
+    return id(b) + _BYTES_AT
 
 
 class Trapped(Exception):
@@ -145,6 +200,10 @@ def _string(addr: int) -> str:
 
 def _u64(addr: int) -> int:
     return int(_Q.unpack_from(_MEM, addr + 8)[0])
+
+
+# An enum value is its case name, laid out as a string.
+_enum = _string
 
 
 def _u32(addr: int) -> int:
@@ -201,6 +260,12 @@ _EV = "sark:policy/evaluator@0.1.0"
 _DC = "sark:policy/decision-cache@0.1.0"
 _AU = "sark:policy/authorizer@0.1.0"
 _REQ = "record{user: string, action: string, resource: string, context: string}"
+_OPTS = "record{interpreter-only: bool, max-instructions: u64}"
+_REASON = ("enum{forced, query, with-keyword, unknown-function, unsupported, strict,"
+           " conflict}")
+_STATS = (f"record{{rvm: u64, interpreted: list<record{{reason: {_REASON}, count: u64}}>,"
+          f" compiled: u64, fallbacks: list<record{{rule: string, reason: {_REASON},"
+          " message: string}>}")
 
 # name -> (interface, export, expected signature, param kinds, result lifter)
 SIGNATURES: Final[dict[str, tuple[str, str, str, tuple[int, ...], Lift | None]]] = {
@@ -227,6 +292,14 @@ SIGNATURES: Final[dict[str, tuple[str, str, str, tuple[int, ...], Lift | None]]]
     "engine.set-strict-builtin-errors": (_EV, "[method]engine.set-strict-builtin-errors",
         "(self: borrow, on: bool)", (BORROW, BOOL_), None),
     "engine.revision": (_EV, "[method]engine.revision", "(self: borrow) -> u64", (BORROW,), _u64),
+    "engine.set-eval-options": (_EV, "[method]engine.set-eval-options",
+        f"(self: borrow, options: {_OPTS})", (BORROW, OPTIONS), None),
+    "engine.eval-options": (_EV, "[method]engine.eval-options",
+        f"(self: borrow) -> {_OPTS}", (BORROW,), _record(_bool, _u64)),
+    # (rvm, [(reason, count)], compiled, [(rule, reason, message)])
+    "engine.eval-stats": (_EV, "[method]engine.eval-stats", f"(self: borrow) -> {_STATS}",
+        (BORROW,), _record(_u64, _list(_record(_enum, _u64)), _u64,
+                           _list(_record(_string, _enum, _string)))),
     "engine.limits": (_EV, "[method]engine.limits",
         "(self: borrow) -> record{max-depth: u32, max-bytes: u64}", (BORROW,), _record(_u32, _u64)),
     "cache.get": (_DC, "[method]cache.get",
@@ -307,12 +380,13 @@ def render_func_type(fty: FuncType) -> str:
 
 
 class _Fn:
-    """One resolved function: its handle, argument array and result slot."""
+    """One resolved function: its handle, argument array, result slot, and
+    the arguments of `wasmtime_component_func_call` for it."""
 
     __slots__ = ("func", "addr", "kinds", "nargs", "nres", "args", "args_addr", "q", "res",
-                 "res_addr", "rec", "rec_addr", "rq", "lift")
+                 "res_addr", "res_mv", "cargs", "rec", "rec_addr", "rq", "lift")
 
-    def __init__(self, func: Func, kinds: tuple[int, ...], has_result: bool,
+    def __init__(self, func: Func, ctx: int, kinds: tuple[int, ...], has_result: bool,
                  lift: Lift | None) -> None:
         self.func = func  # keeps the Func and its C struct alive
         self.addr = ctypes.addressof(func._func)
@@ -324,19 +398,27 @@ class _Fn:
         self.q = memoryview(self.args).cast("B").cast("Q")
         self.res = (ctypes.c_ubyte * _VAL)()  # zeroed: a `bool false`, safe to drop
         self.res_addr = ctypes.addressof(self.res)
+        self.res_mv = memoryview(self.res).cast("B")
+        self.cargs = (c_void_p(self.addr), c_void_p(ctx), c_void_p(self.args_addr),
+                      c_size_t(self.nargs), c_void_p(self.res_addr), c_size_t(self.nres))
         self.lift = lift
-        self.rec = (ctypes.c_ubyte * (_ENTRY * len(REQUEST_FIELDS)))()
+        fields = next((_RECORD_FIELDS[k] for k in kinds if k in _RECORD_FIELDS), ())
+        self.rec = (ctypes.c_ubyte * (_ENTRY * max(1, len(fields))))()
         self.rec_addr = ctypes.addressof(self.rec)
         self.rq = memoryview(self.rec).cast("B").cast("Q")
         for i, kind in enumerate(kinds):
             self.q[i * 4] = _PARAM_KIND[kind]
-            if kind == REQUEST:
-                self.q[i * 4 + 1] = len(REQUEST_FIELDS)
+            if kind in _RECORD_FIELDS:
+                # Entry j: name size and pointer (Q 6j, 6j+1), value kind
+                # (6j+2), payload (6j+3, 6j+4).
+                self.q[i * 4 + 1] = len(fields)
                 self.q[i * 4 + 2] = self.rec_addr
-                for j, name in enumerate(REQUEST_FIELDS):
-                    name_addr = ctypes.addressof(_NAMES) + _NAME_AT[j]
+                name_addr = ctypes.addressof(_FIELD_NAMES[kind])
+                for j, (name, field_kind) in enumerate(fields):
                     self.rq[j * 6: j * 6 + 3] = memoryview(
-                        _SIZE_PTR.pack(len(name), name_addr) + _Q.pack(_K_STRING)).cast("Q")
+                        _SIZE_PTR.pack(len(name), name_addr)
+                        + _Q.pack(_PARAM_KIND[field_kind])).cast("Q")
+                    name_addr += len(name)
 
     def free(self) -> None:
         """Drops the value the result slot holds."""
@@ -345,9 +427,6 @@ class _Fn:
             ctypes.memset(self.res_addr, 0, _VAL)
 
 
-_NAMES = ctypes.create_string_buffer("".join(REQUEST_FIELDS).encode())
-_NAME_AT = tuple(sum(len(n) for n in REQUEST_FIELDS[:i]) for i in range(len(REQUEST_FIELDS)))
-
 _checked = False  # signatures are checked once per process: one component
 
 
@@ -355,17 +434,21 @@ class Bindings:
     """The functions of one instance with their buffers.
 
     Not thread-safe: one call at a time, which the sandbox lock ensures.
-    `ticks` is the epoch deadline armed before each call.
+    `ticks` is the epoch deadline armed before a call. Arming is an FFI
+    call of its own, so with `rearm_ns` > 0 a deadline armed less than
+    `rearm_ns` ago is kept for the next call: pick `ticks` with one tick to
+    spare when `rearm_ns` is one tick (see `Sandbox`).
     """
 
-    def __init__(self, store: Store, instance: Instance) -> None:
+    def __init__(self, store: Store, instance: Instance, rearm_ns: int = 0) -> None:
         global _checked
         self._store = store
-        self._ctx = ctypes.cast(store._context(), c_void_p).value
-        self.ticks = 1
-        self._arena = (ctypes.c_ubyte * 4096)()
-        self._arena_addr = ctypes.addressof(self._arena)
-        self._arena_mv = memoryview(self._arena).cast("B")
+        ctx = ctypes.cast(store._context(), c_void_p).value
+        assert ctx is not None
+        self._ctx = ctx
+        self._ticks = 1
+        self._rearm_ns = rearm_ns
+        self._armed_until = 0  # monotonic ns until which the armed deadline is kept
         resolved: dict[str, Func] = {}
         exports = [(n, s[0], s[1]) for n, s in SIGNATURES.items()]
         exports += [(n, s[0], s[1]) for n, s in _CONSTRUCTORS.items()]
@@ -386,7 +469,8 @@ class Bindings:
                 raise ImportError("the component's WIT changed:\n  " + "\n  ".join(wrong))
             _checked = True
         self._fns = {
-            name: _Fn(resolved[name], kinds, resolved[name].type(store).result is not None, lift)
+            name: _Fn(resolved[name], self._ctx, kinds,
+                      resolved[name].type(store).result is not None, lift)
             for name, (_i, _e, _s, kinds, lift) in SIGNATURES.items()
         }
         self._new_engine = resolved["engine.new"]
@@ -395,91 +479,97 @@ class Bindings:
         self._get, self._set, self._eval = f["cache.get"], f["cache.set"], f["engine.eval-rule"]
         self._decide, self._key = f["decide"], f["cache-key"]
 
+    @property
+    def ticks(self) -> int:
+        """Epoch ticks armed as the deadline of each call."""
+        return self._ticks
+
+    @ticks.setter
+    def ticks(self, ticks: int) -> None:
+        self._ticks = ticks
+        self._armed_until = 0  # the next call arms the new deadline
+
     # -- plumbing ---------------------------------------------------------
 
-    def _stage(self, blob: bytes) -> int:
-        """Copies `blob` into the argument arena; returns its address."""
-        n = len(blob)
-        if n > len(self._arena_mv):
-            self._arena = (ctypes.c_ubyte * max(n, 2 * len(self._arena_mv)))()
-            self._arena_addr = ctypes.addressof(self._arena)
-            self._arena_mv = memoryview(self._arena).cast("B")
-        self._arena_mv[:n] = blob
-        return self._arena_addr
-
     def _run(self, fn: _Fn) -> None:
-        _SET_DEADLINE(self._ctx, self.ticks)
-        err = _CALL(fn.addr, self._ctx, fn.args_addr, fn.nargs, fn.res_addr, fn.nres)
+        """Arms the deadline (unless kept) and calls `fn` with the arguments
+        its buffers hold."""
+        now = _now_ns()
+        if now >= self._armed_until:
+            _SET_DEADLINE(self._ctx, self._ticks)
+            self._armed_until = now + self._rearm_ns
+        err = _CALL(*fn.cargs)
         if err:
             raise _trapped(err)
 
-    def _set_request(self, fn: _Fn, base: int, offset: int, parts: Sequence[bytes]) -> None:
-        rq = fn.rq
-        for j, b in enumerate(parts):
-            rq[j * 6 + 3] = len(b)
-            rq[j * 6 + 4] = base + offset
-            offset += len(b)
-
     def call(self, name: str, *values: Any) -> Any:
         """Calls the function `name` of `SIGNATURES` with Python values
-        (resource handles as `int`, a request as a 4-tuple of `str`).
-        Raises the WIT error as a `PolicyError`, or `Trapped`."""
+        (resource handles as `int`, strings as `str` or UTF-8 `bytes`, a
+        record as a tuple of its fields). Raises the WIT error as a
+        `PolicyError`, or `Trapped`."""
         fn = self._fns[name]
-        q = fn.q
-        strings: list[tuple[int, int, bytes]] = []  # (param index, field or -1, bytes)
+        q, rq = fn.q, fn.rq
+        keep = []  # the bytes pointed to, alive until the call returns
         for i, (kind, v) in enumerate(zip(fn.kinds, values, strict=True)):
             if kind == STR:
-                strings.append((i, -1, v.encode()))
-            elif kind == REQUEST:
-                strings.extend((i, j, s.encode()) for j, s in enumerate(v))
+                b = _utf8(v)
+                keep.append(b)
+                q[i * 4 + 1] = len(b)
+                q[i * 4 + 2] = _addr(b)
+            elif kind in _RECORD_FIELDS:
+                for j, ((_, field_kind), x) in enumerate(
+                        zip(_RECORD_FIELDS[kind], v, strict=True)):
+                    if field_kind == STR:
+                        b = _utf8(x)
+                        keep.append(b)
+                        rq[j * 6 + 3] = len(b)
+                        rq[j * 6 + 4] = _addr(b)
+                    else:
+                        rq[j * 6 + 3] = int(x)  # bool or u64
             elif kind == BOOL_:
                 q[i * 4 + 1] = 1 if v else 0
             else:
                 q[i * 4 + 1] = v
-        if strings:
-            base = self._stage(b"".join(s for _, _, s in strings))
-            offset = 0
-            for i, j, s in strings:
-                if j < 0:
-                    q[i * 4 + 1] = len(s)
-                    q[i * 4 + 2] = base + offset
-                else:
-                    fn.rq[j * 6 + 3] = len(s)
-                    fn.rq[j * 6 + 4] = base + offset
-                offset += len(s)
         self._run(fn)
         return fn.lift(fn.res_addr) if fn.lift is not None else None
 
     # -- the hot calls, specialised -----------------------------------------
+    # Arguments point straight at the bytes objects (kept alive by the
+    # locals), and `_run` is inlined: these run once per request.
 
-    def cache_get(self, cache: int, key: str, now_ms: int) -> str | None:
+    def cache_get(self, cache: int, key: str | bytes, now_ms: int) -> str | None:
         """`cache.get`: the stored JSON text, or None."""
         fn = self._get
-        kb = key.encode()
+        kb = key if isinstance(key, bytes) else key.encode()
         q = fn.q
         q[1] = cache
         q[5] = len(kb)
-        q[6] = self._stage(kb)
+        q[6] = id(kb) + _BYTES_AT
         q[9] = now_ms
-        self._run(fn)
-        ptr = _Q.unpack_from(_MEM, fn.res_addr + 8)[0]
+        now = _now_ns()
+        if now >= self._armed_until:
+            _SET_DEADLINE(self._ctx, self._ticks)
+            self._armed_until = now + self._rearm_ns
+        err = _CALL(*fn.cargs)
+        if err:
+            raise _trapped(err)
+        ptr = _unpack_q(fn.res_mv, 8)[0]
         if not ptr:
             return None
-        size, data = _SIZE_PTR.unpack_from(_MEM, ptr + 8)
-        return str(_MEM[data : data + size], "utf-8")
+        return _text(*_unpack_size_ptr(_MEM, ptr + 8))
 
-    def cache_set(self, cache: int, key: str, value: str, now_ms: int, expires_ms: int) -> None:
-        """`cache.set`; raises the WIT error."""
+    def cache_set(self, cache: int, key: str | bytes, value: str | bytes, now_ms: int,
+                  expires_ms: int) -> None:
+        """`cache.set` of JSON `value`; raises the WIT error."""
         fn = self._set
-        kb = key.encode()
-        vb = value.encode()
-        base = self._stage(kb + vb)
+        kb = _utf8(key)
+        vb = _utf8(value)
         q = fn.q
         q[1] = cache
         q[5] = len(kb)
-        q[6] = base
+        q[6] = id(kb) + _BYTES_AT
         q[9] = len(vb)
-        q[10] = base + len(kb)
+        q[10] = id(vb) + _BYTES_AT
         q[13] = now_ms
         q[17] = expires_ms
         self._run(fn)
@@ -487,58 +577,58 @@ class Bindings:
         if not is_ok:
             raise _error(ptr)
 
-    def eval_rule(self, engine: int, rule: str, input_json: str) -> str | None:
+    def eval_rule(self, engine: int, rule: str, input_json: str | bytes) -> str | None:
         """`engine.eval-rule`: the value as JSON text, None when undefined."""
         fn = self._eval
         rb = rule.encode()
-        ib = input_json.encode()
-        base = self._stage(rb + ib)
+        ib = input_json if isinstance(input_json, bytes) else input_json.encode()
         q = fn.q
         q[1] = engine
         q[5] = len(rb)
-        q[6] = base
+        q[6] = id(rb) + _BYTES_AT
         q[9] = len(ib)
-        q[10] = base + len(rb)
-        self._run(fn)
-        _, is_ok, ptr = _RESULT.unpack_from(_MEM, fn.res_addr)
+        q[10] = id(ib) + _BYTES_AT
+        now = _now_ns()
+        if now >= self._armed_until:
+            _SET_DEADLINE(self._ctx, self._ticks)
+            self._armed_until = now + self._rearm_ns
+        err = _CALL(*fn.cargs)
+        if err:
+            raise _trapped(err)
+        _, is_ok, ptr = _unpack_result(fn.res_mv)
         if not is_ok:
             raise _error(ptr)
-        opt = _Q.unpack_from(_MEM, ptr + 8)[0]
+        opt = _unpack_q(_MEM, ptr + 8)[0]
         if not opt:
             return None
-        size, data = _SIZE_PTR.unpack_from(_MEM, opt + 8)
-        return str(_MEM[data : data + size], "utf-8")
+        return _text(*_unpack_size_ptr(_MEM, opt + 8))
 
     def decide(self, engine: int, cache: int, rule: str, user: str, action: str,
-               resource: str, context: str, now_ms: int, expires_ms: int
+               resource: str, context: str | bytes, now_ms: int, expires_ms: int
                ) -> tuple[str | None, bool, str]:
-        """`authorizer.decide`: (value JSON or None, cached, key)."""
+        """`authorizer.decide` with the context as JSON: (value JSON or
+        None, cached, key)."""
         fn = self._decide
         rb, ub, ab, sb, cb = (rule.encode(), user.encode(), action.encode(),
-                              resource.encode(), context.encode())
-        base = self._stage(rb + ub + ab + sb + cb)
+                              resource.encode(), _utf8(context))
         q = fn.q
         q[1] = engine
         q[5] = cache
         q[9] = len(rb)
-        q[10] = base
+        q[10] = id(rb) + _BYTES_AT
         q[17] = now_ms
         q[21] = expires_ms
         rq = fn.rq
-        o = base + len(rb)
         # Entry j of the request record: name (Q 6j, 6j+1), kind (6j+2),
         # string size and pointer (6j+3, 6j+4).
         rq[3] = len(ub)
-        rq[4] = o
-        o += len(ub)
+        rq[4] = id(ub) + _BYTES_AT
         rq[9] = len(ab)
-        rq[10] = o
-        o += len(ab)
+        rq[10] = id(ab) + _BYTES_AT
         rq[15] = len(sb)
-        rq[16] = o
-        o += len(sb)
+        rq[16] = id(sb) + _BYTES_AT
         rq[21] = len(cb)
-        rq[22] = o
+        rq[22] = id(cb) + _BYTES_AT
         self._run(fn)
         _, is_ok, ptr = _RESULT.unpack_from(_MEM, fn.res_addr)
         if not is_ok:
@@ -548,20 +638,13 @@ class Bindings:
         key = str(_MEM[key_ptr : key_ptr + key_size], "utf-8")
         if not opt:
             return None, cached, key
-        size, data = _SIZE_PTR.unpack_from(_MEM, opt + 8)
-        return str(_MEM[data : data + size], "utf-8"), cached, key
+        return _text(*_unpack_size_ptr(_MEM, opt + 8)), cached, key
 
-    def cache_key(self, user: str, action: str, resource: str, context: str) -> str:
-        """`authorizer.cache-key`: the seed-format key."""
-        fn = self._key
-        parts = (user.encode(), action.encode(), resource.encode(), context.encode())
-        self._set_request(fn, self._stage(b"".join(parts)), 0, parts)
-        self._run(fn)
-        _, is_ok, ptr = _RESULT.unpack_from(_MEM, fn.res_addr)
-        if not is_ok:
-            raise _error(ptr)
-        size, data = _SIZE_PTR.unpack_from(_MEM, ptr + 8)
-        return str(_MEM[data : data + size], "utf-8")
+    def cache_key(self, user: str, action: str, resource: str, context: str | bytes) -> str:
+        """`authorizer.cache-key` with the context as JSON: the seed-format
+        key."""
+        result: str = self.call("cache-key", (user, action, resource, context))
+        return result
 
     # -- resources (rare: the public wasmtime-py path) ------------------------
 

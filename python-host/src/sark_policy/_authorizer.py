@@ -22,26 +22,8 @@ __all__ = ["Authorizer", "Decision"]
 
 _KEY_MEMO = 65536
 
-# Context values whose equality (with the same exact type) means the same
-# JSON text: a flat context of these is memoized without serializing it.
-_FLAT = (str, int, bool, type(None))
-
-Memo = tuple[str, str, str, str, Any]
-
-
-def _context_memo(context: Mapping[str, Any] | None) -> Any:
-    """A hashable stand-in for the context's JSON text, cheaper to build:
-    equal stand-ins always mean equal JSON text. Flat contexts of strings,
-    ints, bools and None become a tuple of (key, exact type, value); any
-    other context its JSON text. Different insertion orders give different
-    stand-ins, which only costs a separate memo entry."""
-    if not context:
-        return ""
-    if type(context) is dict and all(
-        type(k) is str and type(v) in _FLAT for k, v in context.items()
-    ):
-        return tuple([(k, type(v), v) for k, v in context.items()])
-    return context_text(context)
+# (rule, user, action, resource, context JSON)
+Memo = tuple[str, str, str, str, bytes | str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +50,25 @@ class Decision:
     def defined(self) -> bool:
         """False when the rule was undefined for this request."""
         return self.value is not UNDEFINED
+
+
+# Decisions are made per request: set the slots directly, which is a
+# fraction of the frozen dataclass's `__init__` (four `object.__setattr__`).
+_new_decision = object.__new__
+_set_value = Decision.__dict__["value"].__set__
+_set_cached = Decision.__dict__["cached"].__set__
+_set_latency = Decision.__dict__["latency_ms"].__set__
+_set_key = Decision.__dict__["key"].__set__
+
+
+def _decision(value: Any, cached: bool, latency_ms: float, key: str) -> Decision:
+    """`Decision(value, cached, latency_ms, key)`, faster."""
+    d: Decision = _new_decision(Decision)
+    _set_value(d, value)
+    _set_cached(d, cached)
+    _set_latency(d, latency_ms)
+    _set_key(d, key)
+    return d
 
 
 class Authorizer:
@@ -103,8 +104,8 @@ class Authorizer:
         self._clock = clock
         self._sandbox = engine._sandbox
         self._metrics = Metrics()
-        # (rule, user, action, resource, context) -> (generation, revision, key)
-        self._keys: dict[Memo, tuple[int, int, str]] = {}
+        # memo -> (generation, revision, key, key as UTF-8)
+        self._keys: dict[Memo, tuple[int, int, str, bytes]] = {}
         self._resource: ResourceAny
         self._handle = 0
         self._closed = False
@@ -142,7 +143,7 @@ class Authorizer:
         `LimitExceededError`, or after a trap `PolicyTimeoutError` /
         `SandboxTrapError`."""
         start = perf_counter()
-        memo = (rule or self.rule, user, action, resource, _context_memo(context))
+        memo = (rule or self.rule, user, action, resource, context_text(context))
         hit = self._probe(memo, start)
         if hit is not None:
             return hit
@@ -156,11 +157,11 @@ class Authorizer:
         ttl_seconds: float | None,
         start: float,
     ) -> Decision:
-        """The `authorizer.decide` crossing; remembers the key it returns."""
+        """The `authorizer.decide` crossing; remembers the key it returns.
+        (`context` is unused: the memo holds its JSON.)"""
         if self._closed:
             raise OtherPolicyError("the authorizer is closed")
-        rule, user, action, resource, ctx_memo = memo
-        ctx = ctx_memo if type(ctx_memo) is str else context_text(context)
+        rule, user, action, resource, ctx = memo
         now_ms, expires_ms = self.ttl.window(self._clock(), sensitivity, ttl_seconds)
         sandbox = self._sandbox
         with sandbox.lock:
@@ -178,22 +179,24 @@ class Authorizer:
             if expires_ms > now_ms:
                 if len(self._keys) >= _KEY_MEMO:
                     self._keys.clear()
-                self._keys[memo] = (sandbox.generation, self.engine._revision, key)
-        return Decision(value, cached, latency * 1000, key)
+                self._keys[memo] = (sandbox.generation, self.engine._revision, key,
+                                    key.encode())
+        return _decision(value, cached, latency * 1000, key)
 
     def _probe(self, memo: Memo, start: float) -> Decision | None:
         """The cached decision for a request decided before, read inline
         with one cache lookup; None when unknown, stale or not cached."""
         known = self._keys.get(memo)
-        if known is None or self._closed:
+        if known is None:
             return None
-        generation, revision, key = known
+        generation, revision, key, key_utf8 = known
         sandbox = self._sandbox
         with sandbox.lock:
-            if generation != sandbox.generation or revision != self.engine._revision:
+            if (generation != sandbox.generation or revision != self.engine._revision
+                    or self._closed):
                 return None
             try:
-                raw = sandbox.abi.cache_get(self._handle, key, to_ms(self._clock()))
+                raw = sandbox.abi.cache_get(self._handle, key_utf8, to_ms(self._clock()))
             except Trapped as t:
                 sandbox.fail(t)
             if raw is None:
@@ -202,7 +205,7 @@ class Authorizer:
             value = loads(raw) if raw else UNDEFINED
             latency = perf_counter() - start
             self._metrics.record(True, latency)
-        return Decision(value, True, latency * 1000, key)
+        return _decision(value, True, latency * 1000, key)
 
     async def decide_async(
         self,
@@ -220,7 +223,7 @@ class Authorizer:
         that may evaluate runs in a worker thread, since evaluation can take
         up to the deadline. Raises as `decide`."""
         start = perf_counter()
-        memo = (rule or self.rule, user, action, resource, _context_memo(context))
+        memo = (rule or self.rule, user, action, resource, context_text(context))
         hit = self._probe(memo, start)
         if hit is not None:
             return hit
@@ -247,27 +250,38 @@ class Authorizer:
 
     def get_metrics(self) -> dict[str, Any]:
         """Metrics in `PolicyCache.get_metrics`'s shape, counting decisions:
-        a hit is a decision served from the cache, a miss one evaluated."""
+        a hit is a decision served from the cache, a miss one evaluated;
+        plus the engine's evaluation metrics (`rvm_evaluations`,
+        `interpreter_evaluations`, `rvm_programs_compiled`, `rvm_fallbacks`:
+        see `PolicyEngine.get_metrics`), which count every evaluation of the
+        engine and which `reset_metrics` leaves alone."""
         stats = self._sandbox.call(lambda abi: abi.call("cache.stats", self._handle))
+        engine = self.engine.get_metrics()
         with self._sandbox.lock:
-            return self._metrics.snapshot(
+            metrics = self._metrics.snapshot(
                 evictions=stats[2], recycles=self._sandbox.recycles,
                 timeouts=self._sandbox.timeouts)
+        metrics.update((k, v) for k, v in engine.items() if k not in metrics)
+        return metrics
 
     def reset_metrics(self) -> None:
-        """Zeroes every metric, including the component's counters."""
+        """Zeroes the decision metrics, including the component's cache
+        counters (not the engine's evaluation counters)."""
         with self._sandbox.lock:
             self._metrics.reset(self._sandbox.recycles, self._sandbox.timeouts)
             self._sandbox.call(lambda abi: abi.call("cache.reset-stats", self._handle))
 
     def prometheus(self, prefix: str = "sark_policy_decisions") -> str:
-        """The metrics in Prometheus text format."""
+        """The metrics in Prometheus text format: the decision metrics under
+        `prefix`, then the engine's evaluation metrics (see
+        `PolicyEngine.prometheus`)."""
         stats = self._sandbox.call(lambda abi: abi.call("cache.stats", self._handle))
+        engine = self.engine.prometheus()
         with self._sandbox.lock:
             snapshot = self._metrics.snapshot(
                 evictions=stats[2], recycles=self._sandbox.recycles,
                 timeouts=self._sandbox.timeouts)
-            return prometheus_text(self._metrics, prefix, snapshot, entries=stats[4])
+            return prometheus_text(self._metrics, prefix, snapshot, entries=stats[4]) + engine
 
     def close(self) -> None:
         """Drops the decision cache in the guest (the engine stays usable);

@@ -13,7 +13,7 @@ from typing import Any
 from wasmtime.component import ResourceAny
 
 from ._abi import Bindings, Trapped
-from ._json import context_text, dumps, loads
+from ._json import context_text, dumps, loads_exact
 from ._metrics import Metrics, prometheus_text
 from ._runtime import runtime
 from ._sandbox import Sandbox, SandboxLimits
@@ -74,7 +74,8 @@ class PolicyCache:
         self._ttl = TtlPolicy(self.ttl_seconds, use_optimized_ttl, self.OPTIMIZED_TTL)
         self._clock = clock
         self._metrics = Metrics()
-        self._keys: dict[tuple[str, str, str, str], str] = {}
+        # (user, action, resource, context JSON) -> key as UTF-8
+        self._keys: dict[tuple[str, str, str, bytes], bytes] = {}
         self._sandbox = Sandbox(limits)
         self._resource: ResourceAny
         self._handle = 0
@@ -89,11 +90,14 @@ class PolicyCache:
     def _rebuild(self, replay: bool) -> None:
         self._create(self._sandbox.abi)
 
-    def _key(self, abi: Bindings, user: str, action: str, resource: str, ctx: str) -> str:
-        memo = (user, action, resource, ctx)
+    def _key(self, abi: Bindings, user: str, action: str, resource: str,
+             context: Mapping[str, Any] | None) -> bytes:
+        """The key of a request as UTF-8, memoised. Raises
+        `InvalidJsonError`, or `Trapped`."""
+        memo = (user, action, resource, context_text(context))
         key = self._keys.get(memo)
         if key is None:
-            key = abi.cache_key(user, action, resource, ctx)
+            key = abi.cache_key(*memo).encode()
             if len(self._keys) >= _KEY_MEMO:
                 self._keys.clear()
             self._keys[memo] = key
@@ -104,11 +108,10 @@ class PolicyCache:
     ) -> str:
         """The seed-format key of a request, built by the component. Raises
         `InvalidJsonError` for a context that is not JSON."""
-        ctx = context_text(context)
         sandbox = self._sandbox
         with sandbox.lock:
             try:
-                return self._key(sandbox.abi, user_id, action, resource, ctx)
+                return self._key(sandbox.abi, user_id, action, resource, context).decode()
             except Trapped as t:
                 sandbox.fail(t)
 
@@ -129,15 +132,14 @@ class PolicyCache:
             return None
         start = perf_counter()
         try:
-            ctx = context_text(context)
             sandbox = self._sandbox
             with sandbox.lock:
                 try:
-                    key = self._key(sandbox.abi, user_id, action, resource, ctx)
+                    key = self._key(sandbox.abi, user_id, action, resource, context)
                     raw = sandbox.abi.cache_get(self._handle, key, to_ms(self._clock()))
                 except Trapped as t:
                     sandbox.fail(t)
-                value = None if raw is None else loads(raw)
+                value = None if raw is None else loads_exact(raw)
                 self._metrics.record(raw is not None, perf_counter() - start)
             return value
         except Exception as e:
@@ -162,12 +164,11 @@ class PolicyCache:
             return False
         try:
             value = dumps(decision, "decision")
-            ctx = context_text(context)
             now_ms, expires_ms = self._ttl.window(self._clock(), sensitivity, ttl_seconds)
             sandbox = self._sandbox
             with sandbox.lock:
                 try:
-                    key = self._key(sandbox.abi, user_id, action, resource, ctx)
+                    key = self._key(sandbox.abi, user_id, action, resource, context)
                     sandbox.abi.cache_set(self._handle, key, value, now_ms, expires_ms)
                 except Trapped as t:
                     sandbox.fail(t)
@@ -186,10 +187,9 @@ class PolicyCache:
         """Removes a cached decision; True when there was one (live or
         expired), False otherwise or on error."""
         try:
-            ctx = context_text(context)
 
             def op(abi: Bindings) -> bool:
-                key = self._key(abi, user_id, action, resource, ctx)
+                key = self._key(abi, user_id, action, resource, context)
                 deleted: bool = abi.call("cache.delete", self._handle, key)
                 return deleted
 
@@ -237,12 +237,12 @@ class PolicyCache:
         try:
 
             def op(abi: Bindings) -> bool:
-                key = self._key(abi, "_system_", "health_check", "_health_check_", "")
+                key = self._key(abi, "_system_", "health_check", "_health_check_", None)
                 now_ms = to_ms(self._clock())
                 abi.cache_set(self._handle, key, dumps(probe), now_ms, now_ms + 1000)
                 raw = abi.cache_get(self._handle, key, now_ms)
                 abi.call("cache.delete", self._handle, key)
-                return raw is not None and loads(raw) == probe
+                return raw is not None and loads_exact(raw) == probe
 
             return self._sandbox.call(op)
         except Exception as e:

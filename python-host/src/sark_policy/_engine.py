@@ -11,6 +11,8 @@ from wasmtime.component import ResourceAny
 
 from ._abi import Bindings, Trapped
 from ._json import UNDEFINED, data_text, dumps, loads
+from ._metrics import prometheus_eval_text
+from ._rvm import U64_MAX, EvalOptions, eval_metrics
 from ._sandbox import Sandbox, SandboxLimits
 
 __all__ = ["PolicyEngine", "DocumentLimits"]
@@ -34,7 +36,7 @@ class _Journal:
     a whole and regorus resolves references at evaluation."""
 
     policies: dict[str, str] = field(default_factory=dict)
-    data: list[tuple[str, str]] = field(default_factory=list)
+    data: list[tuple[str, str | bytes]] = field(default_factory=list)
     strict: bool = False
 
 
@@ -45,20 +47,34 @@ class PolicyEngine:
     leaves policies, data and revision as they were. After a trap or a
     timeout (`SandboxTrapError`, `PolicyTimeoutError`) the instance is
     replaced by a fresh one into which the engine's journal of successful
-    changes is replayed, so the next call sees the same policies, data and
-    strict setting (the `revision` number changes).
+    changes is replayed, so the next call sees the same policies, data,
+    strict setting and evaluation options (the `revision` number changes).
+
+    Rules run on regorus's RVM, compiled once per rule and revision, or on
+    its interpreter where the RVM cannot give OPA's answer (`get_metrics`
+    says which and why); `interpreter_only` forces the interpreter and
+    `max_instructions` bounds the RVM work of one evaluation (default: the
+    component's, 50,000,000).
     """
 
     def __init__(
-        self, *, limits: SandboxLimits | None = None, strict_builtin_errors: bool = False
+        self,
+        *,
+        limits: SandboxLimits | None = None,
+        strict_builtin_errors: bool = False,
+        interpreter_only: bool = False,
+        max_instructions: int | None = None,
     ) -> None:
         """Creates an empty engine. Raises `FileNotFoundError` when the
-        package has no component."""
+        package has no component, `ValueError` for a `max_instructions`
+        outside 0..2**64-1."""
+        self._options = (interpreter_only, _budget(max_instructions))
         self._sandbox = Sandbox(limits)
         self._journal = _Journal()
         self._resource: ResourceAny
         self._handle = 0
         self._revision = 0
+        self._default_budget = 0
         with self._sandbox.loading() as abi:
             self._create(abi)
         self._sandbox.on_recycle(self._rebuild)
@@ -66,9 +82,18 @@ class PolicyEngine:
             self.set_strict_builtin_errors(True)
 
     def _create(self, abi: Bindings) -> None:
+        """A new engine resource with this engine's evaluation options
+        (which, unlike the journal, also survive a failed replay)."""
         self._resource = abi.new_engine()
         self._handle = abi.handle(self._resource)
         self._revision = abi.call("engine.revision", self._handle)
+        self._default_budget = abi.call("engine.eval-options", self._handle)[1]
+        self._apply_options(abi)
+
+    def _apply_options(self, abi: Bindings) -> None:
+        interpreter_only, budget = self._options
+        abi.call("engine.set-eval-options", self._handle,
+                 (interpreter_only, self._default_budget if budget is None else budget))
 
     def _rebuild(self, replay: bool) -> None:
         abi = self._sandbox.abi
@@ -162,7 +187,7 @@ class PolicyEngine:
         package), `EvaluationError`, or after a trap `PolicyTimeoutError` /
         `SandboxTrapError`.
         """
-        text = "" if input is None else dumps(input, "input")
+        text = b"" if input is None else dumps(input, "input")
         sandbox = self._sandbox
         with sandbox.lock:
             try:
@@ -181,7 +206,7 @@ class PolicyEngine:
         `{"expressions": [...], "bindings": {...}}`, empty when undefined.
         Raises as `evaluate` does (`EvaluationError` also for a query that
         does not parse)."""
-        text = "" if input is None else dumps(input, "input")
+        text = b"" if input is None else dumps(input, "input")
         raw: str = self._sandbox.call(
             lambda abi: abi.call("engine.eval-query", self._handle, query, text)
         )
@@ -201,6 +226,49 @@ class PolicyEngine:
         with self._sandbox.lock:
             self._change("engine.set-strict-builtin-errors", on)
             self._journal.strict = on
+
+    def set_eval_options(
+        self, *, interpreter_only: bool = False, max_instructions: int | None = None
+    ) -> None:
+        """Sets how rules are evaluated from now on, also after a recycle:
+        `interpreter_only` runs every rule on the interpreter, never the RVM;
+        `max_instructions` is the RVM instruction budget of one evaluation
+        (None: the component's default), past which `evaluate` raises
+        `LimitExceededError`. Answers do not depend on the path, so the
+        revision does not change. Raises `ValueError` for a budget outside
+        0..2**64-1."""
+        options = (interpreter_only, _budget(max_instructions))
+        with self._sandbox.lock:
+            self._options = options
+            self._sandbox.call(self._apply_options)
+
+    def eval_options(self) -> EvalOptions:
+        """The evaluation options in force, as the component reports them."""
+        interpreter_only, budget = self._sandbox.call(
+            lambda abi: abi.call("engine.eval-options", self._handle))
+        return EvalOptions(interpreter_only=interpreter_only, max_instructions=budget)
+
+    def get_metrics(self) -> dict[str, Any]:
+        """Which path ran this engine's evaluations since its instance was
+        created (a recycle starts over): `rvm_evaluations`,
+        `interpreter_evaluations` (a dict reason -> count, reasons as in WIT:
+        `with-keyword`, `conflict`, ...), `rvm_programs_compiled`,
+        `rvm_fallbacks` (the rules of the current revision on the
+        interpreter: dicts `rule` / `reason` / `message`), plus `recycles`
+        and `timeouts`."""
+        raw = self._sandbox.call(lambda abi: abi.call("engine.eval-stats", self._handle))
+        metrics = eval_metrics(raw)
+        metrics["recycles"] = self._sandbox.recycles
+        metrics["timeouts"] = self._sandbox.timeouts
+        return metrics
+
+    def prometheus(self) -> str:
+        """The evaluation metrics in Prometheus text format:
+        `sark_policy_evaluations_total{path="rvm"}` and
+        `{path="interpreter",reason="..."}`,
+        `sark_policy_rvm_programs_compiled_total` and the gauge
+        `sark_policy_rvm_fallback_rules` (the Rust host's names)."""
+        return prometheus_eval_text(self.get_metrics())
 
     @property
     def strict_builtin_errors(self) -> bool:
@@ -242,3 +310,10 @@ class PolicyEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _budget(max_instructions: int | None) -> int | None:
+    """Checks an RVM instruction budget (None: the component's default)."""
+    if max_instructions is not None and not 0 <= max_instructions <= U64_MAX:
+        raise ValueError(f"max_instructions must be in 0..2**64-1, not {max_instructions}")
+    return max_instructions

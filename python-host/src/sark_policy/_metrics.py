@@ -1,4 +1,5 @@
-"""Lookup metrics in the seed's shape, latency percentiles, Prometheus text.
+"""Lookup metrics in the seed's shape, latency percentiles, Prometheus text
+(also of the engine's evaluation paths, with the Rust host's names).
 
 Callers update a `Metrics` while holding the sandbox lock, so the counters
 need no lock of their own.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from array import array
 from typing import Any
 
-__all__ = ["Metrics", "prometheus_text"]
+__all__ = ["Metrics", "prometheus_text", "prometheus_eval_text"]
 
 _WINDOW = 4096  # latencies kept for percentiles (a power of two: masked index)
 
@@ -21,10 +22,9 @@ class Metrics:
     lookup since creation or the last `reset`.
     """
 
-    __slots__ = ("hits", "misses", "_total_s", "_lat", "_n", "base_recycles", "base_timeouts")
+    __slots__ = ("misses", "_total_s", "_lat", "_n", "base_recycles", "base_timeouts")
 
     def __init__(self) -> None:
-        self.hits = 0
         self.misses = 0
         self._total_s = 0.0
         self._lat = array("d", bytes(8 * _WINDOW))
@@ -33,11 +33,15 @@ class Metrics:
         self.base_recycles = 0
         self.base_timeouts = 0
 
+    @property
+    def hits(self) -> int:
+        """Lookups that found a live entry."""
+        return self._n - self.misses
+
     def record(self, hit: bool, seconds: float) -> None:
-        """Counts one lookup that took `seconds`."""
-        if hit:
-            self.hits += 1
-        else:
+        """Counts one lookup that took `seconds` (once per request: kept to
+        four updates)."""
+        if not hit:
             self.misses += 1
         self._total_s += seconds
         self._lat[self._n & (_WINDOW - 1)] = seconds
@@ -46,7 +50,7 @@ class Metrics:
     def reset(self, recycles: int, timeouts: int) -> None:
         """Zeroes everything; `recycles` / `timeouts` are the sandbox's
         lifetime totals now, reported from here on as the new zero."""
-        self.hits = self.misses = self._n = 0
+        self.misses = self._n = 0
         self._total_s = 0.0
         self.base_recycles = recycles
         self.base_timeouts = timeouts
@@ -125,4 +129,34 @@ def prometheus_text(metrics: Metrics, prefix: str, snapshot: dict[str, Any], ent
     total = snapshot["total_requests"]
     lines.append(f"{prefix}_latency_seconds_sum {metrics.total_seconds:.9f}")
     lines.append(f"{prefix}_latency_seconds_count {total}")
+    return "\n".join(lines) + "\n"
+
+
+def prometheus_eval_text(metrics: dict[str, Any]) -> str:
+    """Prometheus text of an engine's evaluation metrics (`eval_metrics`),
+    with the names the Rust host uses: the counter
+    `sark_policy_evaluations_total` by `path` (`rvm`, or `interpreter` with
+    one line per `reason` seen), the counter
+    `sark_policy_rvm_programs_compiled_total` and the gauge
+    `sark_policy_rvm_fallback_rules`."""
+    lines = [
+        "# HELP sark_policy_evaluations_total Rule evaluations, by the path that ran them.",
+        "# TYPE sark_policy_evaluations_total counter",
+        f'sark_policy_evaluations_total{{path="rvm"}} {metrics["rvm_evaluations"]}',
+    ]
+    # Reasons are WIT enum case names: label values that need no escaping.
+    for reason, count in metrics["interpreter_evaluations"].items():
+        lines.append(
+            f'sark_policy_evaluations_total{{path="interpreter",reason="{reason}"}} {count}'
+        )
+    lines += [
+        "# HELP sark_policy_rvm_programs_compiled_total RVM programs compiled, one per rule"
+        " and revision evaluated.",
+        "# TYPE sark_policy_rvm_programs_compiled_total counter",
+        f"sark_policy_rvm_programs_compiled_total {metrics['rvm_programs_compiled']}",
+        "# HELP sark_policy_rvm_fallback_rules Rules of the current revision that run on"
+        " the interpreter.",
+        "# TYPE sark_policy_rvm_fallback_rules gauge",
+        f"sark_policy_rvm_fallback_rules {len(metrics['rvm_fallbacks'])}",
+    ]
     return "\n".join(lines) + "\n"

@@ -20,8 +20,9 @@ from ._loader import LoadSource, load_component
 __all__ = ["Runtime", "runtime", "TICK_MS"]
 
 #: How often the ticker advances the engine's epoch. A deadline of D ms is
-#: armed as ceil(D / TICK_MS) + 1 ticks, so it fires between D and
-#: D + TICK_MS ms after the call starts.
+#: armed as ceil(D / TICK_MS) + 2 ticks and kept for the calls of the next
+#: TICK_MS (see `Sandbox`), so it fires between D and about D + 2 * TICK_MS
+#: ms after the call starts.
 TICK_MS = 5.0
 
 

@@ -68,8 +68,12 @@ class Sandbox:
         self.timeouts = 0
         self.generation = 0
         self.closed = False
-        self._eval_ticks = self.limits.ticks(self.limits.deadline_ms)
-        self._load_ticks = self.limits.ticks(self.limits.load_deadline_ms)
+        # One tick to spare: a deadline armed less than a tick ago is kept
+        # for the next call (arming is an FFI call of its own), and the
+        # ticker may have advanced once meanwhile. A call is thus stopped
+        # between its budget and two ticks after it.
+        self._eval_ticks = self.limits.ticks(self.limits.deadline_ms) + 1
+        self._load_ticks = self.limits.ticks(self.limits.load_deadline_ms) + 1
         self._rebuilders: list[weakref.WeakMethod[Callable[[bool], None]]] = []
         self.abi = self._instantiate()
 
@@ -83,7 +87,7 @@ class Sandbox:
         store.set_epoch_deadline(self._load_ticks)
         with rt.linker_lock:
             instance = rt.linker.instantiate(store, rt.component)
-        abi = Bindings(store, instance)
+        abi = Bindings(store, instance, rearm_ns=int(TICK_MS * 1_000_000))
         abi.ticks = self._eval_ticks
         return abi
 
@@ -123,7 +127,7 @@ class Sandbox:
         exc: SandboxTrapError
         if "wasm trap: interrupt" in detail:
             self.timeouts += 1
-            budget = (self.abi.ticks - 1) * TICK_MS
+            budget = (self.abi.ticks - 2) * TICK_MS
             exc = PolicyTimeoutError(f"call stopped at its deadline (~{budget:g} ms)", detail)
         elif "rust_oom" in detail or "alloc_error" in detail:
             cap = self.limits.memory_bytes / (1 << 20)

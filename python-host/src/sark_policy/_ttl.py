@@ -89,5 +89,8 @@ class TtlPolicy:
 
 def to_ms(seconds: float) -> int:
     """Clock seconds to the guest's unsigned milliseconds, rounded to the
-    nearest millisecond (so 59.999 s is 59999 ms, not 59998)."""
-    return max(0, round(seconds * 1000))
+    nearest millisecond (so 59.999 s is 59999 ms, not 59998; a half rounds
+    up). Runs on every request, hence `int(x + 0.5)`, cheaper than
+    `round`."""
+    ms = seconds * 1000
+    return int(ms + 0.5) if ms > 0 else 0
