@@ -73,7 +73,11 @@ impl Limits {
     /// Checks `text` against the limits and parses it into a regorus value.
     pub fn parse(&self, what: &str, text: &str) -> Result<Value> {
         self.check_json(what, text)?;
-        Value::from_json_str(text).map_err(|e| Error::InvalidJson(format!("{what}: {e}")))
+        // serde_json straight into regorus's `Value`: the same parse as
+        // `Value::from_json_str` without its per-call key-interning session,
+        // which costs more than it saves on request-sized documents
+        // (3.0 vs 3.7 us for a 186-byte input natively).
+        serde_json::from_str::<Value>(text).map_err(|e| Error::InvalidJson(format!("{what}: {e}")))
     }
 
     /// Checks `text` against the limits and that it is valid JSON, without
