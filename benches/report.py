@@ -36,24 +36,35 @@ POLICIES = ["rbac", "api_access", "data_sensitivity", "time_based", "data_proces
             "azure_vm", "azure_storage", "azure_keyvault", "azure_nsg"]
 
 print("### Evaluation: component vs native (median per `eval-rule`, JSON in, JSON out)\n")
-print("| policy | component | core native | regorus native | component / regorus | component / core |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
-r_reg, r_core = [], []
+print("component and core evaluate on the RVM (the default path); *interp* is the core\n"
+      "with `interpreter-only`; regorus native is plain regorus's interpreter, regorus RVM\n"
+      "plain regorus on its RVM.\n")
+print("| policy | component | core native | core interp | regorus native | regorus RVM | "
+      "component / regorus | core / regorus | core interp / regorus |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+r_reg, r_core, r_interp = [], [], []
 for p in POLICIES + ["authz"]:
     group = ("authz_eval",) if p == "authz" else (f"eval_{p}",)
-    c, n, g = (median(*group, k) for k in ("component", "core-native", "regorus-native"))
+    c, n, ni, g, gr = (median(*group, k) for k in (
+        "component", "core-native", "core-native-interpreter", "regorus-native",
+        "regorus-native-rvm"))
     if None in (c, n, g):
         continue
     assert c and n and g
     if p != "authz":
         r_reg.append(c / g)
-        r_core.append(c / n)
+        r_core.append(n / g)
+        if ni:
+            r_interp.append(ni / g)
     label = "authz (example)" if p == "authz" else p
-    print(f"| {label} | {fmt(c)} | {fmt(n)} | {fmt(g)} | {c / g:.2f} | {c / n:.2f} |")
+    ratio_i = f"{ni / g:.2f}" if ni else "-"
+    print(f"| {label} | {fmt(c)} | {fmt(n)} | {fmt(ni)} | {fmt(g)} | {fmt(gr)} | "
+          f"{c / g:.2f} | {n / g:.2f} | {ratio_i} |")
 if r_reg:
     geo = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))  # noqa: E731
-    print(f"| **geometric mean (9 regorus policies)** | | | | **{geo(r_reg):.2f}** | "
-          f"**{geo(r_core):.2f}** |")
+    gi = f"**{geo(r_interp):.2f}**" if r_interp else "-"
+    print(f"| **geometric mean (9 regorus policies)** | | | | | | **{geo(r_reg):.2f}** | "
+          f"**{geo(r_core):.2f}** | {gi} |")
 
 print("\n### Decide, cache, start (median)\n")
 print("| operation | component (Rust host) | core native | ratio |")
