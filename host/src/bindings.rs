@@ -6,5 +6,10 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub(crate) use exports::sark::policy::authorizer::Request as WitRequest;
-pub(crate) use exports::sark::policy::types::{CacheStats as WitCacheStats, Error as WitError};
+pub(crate) use exports::sark::policy::authorizer::{
+    Decision as WitDecision, Request as WitRequest,
+};
+pub(crate) use exports::sark::policy::types::{
+    CacheStats as WitCacheStats, Error as WitError, EvalOptions as WitEvalOptions,
+    EvalStats as WitEvalStats, FallbackReason as WitFallbackReason,
+};

@@ -3,6 +3,7 @@
 use crate::authorizer::Authorizer;
 use crate::cache::DecisionCache;
 use crate::metrics::Metrics;
+use crate::options::EvalOptions;
 use crate::pool::Pool;
 use crate::runtime::Shared;
 use crate::state::Change;
@@ -57,6 +58,19 @@ impl PolicyEngine {
     /// OPA's strict builtin errors (off by default).
     pub fn set_strict_builtin_errors(&self, on: bool) -> Result<()> {
         self.pool.change(Change::Strict(on)).map(drop)
+    }
+
+    /// Sets how every instance evaluates rules (RVM or interpreter only) and
+    /// the RVM instruction budget; instances that replace one after a trap
+    /// get the same. Answers and cached decisions stay valid, so the revision
+    /// does not change.
+    pub fn set_eval_options(&self, options: EvalOptions) -> Result<()> {
+        self.pool.change(Change::Options(options)).map(drop)
+    }
+
+    /// The evaluation options every instance holds.
+    pub fn eval_options(&self) -> EvalOptions {
+        self.pool.eval_options()
     }
 
     /// Names of the modules held, sorted.

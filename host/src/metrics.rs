@@ -2,10 +2,17 @@
 //! read, exported as a struct and as Prometheus text.
 
 use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
 /// A snapshot of a pool's metrics. Rates are percentages, as in the seed.
+///
+/// Guest counters (cache evictions and expirations, and the evaluation-path
+/// counters) live in the instances: an instance replaced after a trap,
+/// timeout or memory cap takes its counts with it, since a trapped instance
+/// cannot be asked for them. The pool replaces instances only after such
+/// events, never deliberately, so nothing else is lost.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Metrics {
     /// Decisions served from the cache.
@@ -38,6 +45,20 @@ pub struct Metrics {
     pub timeouts: u64,
     /// Calls that hit the memory cap.
     pub memory_limits: u64,
+    /// Rule evaluations run on regorus's RVM (decisions served from the
+    /// cache evaluate nothing and are not counted).
+    pub rvm_evaluations: u64,
+    /// Evaluations run by the interpreter, by reason: `forced`, `query`,
+    /// `with-keyword`, `unknown-function`, `unsupported`, `strict`,
+    /// `conflict` (the WIT `fallback-reason` cases); only reasons seen.
+    pub interpreter_evaluations: BTreeMap<String, u64>,
+    /// RVM programs compiled (one per rule, revision and instance).
+    pub rvm_programs_compiled: u64,
+    /// The rules of the current revision that fall back to the interpreter,
+    /// as (rule, reason, compiler message), sorted, each listed once however
+    /// many instances reported it. A rule appears once an instance has
+    /// evaluated it.
+    pub rvm_fallbacks: Vec<(String, String, String)>,
 }
 
 /// The per-shard recorder; lives under the shard's lock.
@@ -217,6 +238,7 @@ impl Metrics {
             self.avg_latency_ms / 1e3 * self.total_requests as f64,
             self.total_requests
         );
+        crate::paths::prometheus(self, &mut out);
         out
     }
 }

@@ -4,6 +4,8 @@
 
 use crate::bindings::{WitCacheStats, WitError};
 use crate::metrics::{self, Metrics, Recorder};
+use crate::options::EvalOptions;
+use crate::paths::{self, PathCounts};
 use crate::runtime::Shared;
 use crate::sandbox::{Failure, Guest, HostState, Sandbox};
 use crate::state::{Change, PolicyState};
@@ -29,13 +31,23 @@ pub(crate) struct Pool {
     hasher: std::hash::RandomState,
 }
 
+/// What a shard whose instance cannot answer contributes to the metrics.
+const NO_CACHE_STATS: WitCacheStats = WitCacheStats {
+    hits: 0,
+    misses: 0,
+    evictions: 0,
+    expirations: 0,
+    entries: 0,
+    capacity: 0,
+};
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Pool {
     pub fn new(shared: Arc<Shared>) -> Result<Pool> {
-        let empty = Arc::new(PolicyState::default());
+        let empty = Arc::new(PolicyState::new(shared.eval_options));
         let shards = (0..shared.shards)
             .map(|_| {
                 Ok(Mutex::new(Shard {
@@ -56,7 +68,12 @@ impl Pool {
 
     /// The shard for a key's parts: the same parts always give the same shard.
     pub fn shard_for(&self, parts: impl Hash) -> usize {
-        (self.hasher.hash_one(parts) % self.shards.len() as u64) as usize
+        // One shard (the default) needs no hashing, which is a fair part of
+        // a cached decision's host-side cost.
+        match self.shards.len() {
+            1 => 0,
+            n => (self.hasher.hash_one(parts) % n as u64) as usize,
+        }
     }
 
     /// Any shard, round robin, for calls that touch no cache.
@@ -70,9 +87,7 @@ impl Pool {
         i: usize,
         f: impl FnOnce(&Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<Result<R, WitError>>,
     ) -> Result<R> {
-        self.with_shard(i, |sandbox, _| {
-            sandbox.call(self.shared.deadline_ticks(), f)
-        })
+        self.with_shard(i, |sandbox, _| sandbox.call(self.shared.deadline_ticks, f))
     }
 
     /// Runs `f` with shard `i`'s instance and recorder; handles a sandbox
@@ -134,7 +149,7 @@ impl Pool {
                 }
             };
             let outcome = self.with_shard(i, |sandbox, _| {
-                change.send(sandbox, self.shared.deadline_ticks())
+                change.send(sandbox, self.shared.deadline_ticks)
             });
             match outcome {
                 Ok(r) => {
@@ -155,24 +170,45 @@ impl Pool {
         Ok(result)
     }
 
-    /// Metrics over every shard: host counters and guest cache counters.
+    /// Metrics over every shard: host counters, guest cache counters and
+    /// guest evaluation-path counters. A shard whose instance cannot answer
+    /// contributes its host counters only.
     pub fn metrics(&self) -> Metrics {
         let mut snapshots = Vec::with_capacity(self.shards.len());
-        for i in 0..self.shards.len() {
-            let stats = self.cache_stats(i).unwrap_or(WitCacheStats {
-                hits: 0,
-                misses: 0,
-                evictions: 0,
-                expirations: 0,
-                entries: 0,
-                capacity: 0,
+        let mut path_stats = Vec::with_capacity(self.shards.len());
+        for i in self.shards() {
+            let guest = self.with_shard(i, |sandbox, rec| {
+                let (cache, eval) = sandbox.call(self.shared.deadline_ticks, |g, store| {
+                    let cache = g
+                        .api
+                        .sark_policy_decision_cache()
+                        .cache()
+                        .call_stats(&mut *store, g.cache)?;
+                    let eval = g
+                        .api
+                        .sark_policy_evaluator()
+                        .engine()
+                        .call_eval_stats(store, g.engine)?;
+                    Ok(Ok((cache, eval)))
+                })?;
+                let counts = PathCounts::read(&eval).since(&sandbox.paths_base);
+                Ok((rec.clone(), cache, counts, eval))
             });
-            let rec = self.shards.get(i).map(|s| lock(s).rec.clone());
-            if let Some(rec) = rec {
-                snapshots.push((rec, stats));
+            match guest {
+                Ok((rec, cache, counts, eval)) => {
+                    snapshots.push((rec, cache));
+                    path_stats.push((counts, eval));
+                }
+                Err(_) => {
+                    if let Some(slot) = self.shards.get(i) {
+                        snapshots.push((lock(slot).rec.clone(), NO_CACHE_STATS));
+                    }
+                }
             }
         }
-        metrics::merge(snapshots.iter().map(|(r, s)| (r, *s)))
+        let mut m = metrics::merge(snapshots.iter().map(|(r, s)| (r, *s)));
+        paths::merge(&mut m, path_stats.iter().map(|(c, e)| (c, e)));
+        m
     }
 
     /// Guest cache counters of shard `i`.
@@ -186,21 +222,35 @@ impl Pool {
         })
     }
 
-    /// Zeroes host and guest counters.
+    /// Zeroes host and guest counters. The guest's evaluation-path
+    /// counters cannot be zeroed, so their reading now becomes the baseline.
     pub fn reset_metrics(&self) -> Result<()> {
-        for i in 0..self.shards.len() {
+        for i in self.shards() {
             self.with_shard(i, |sandbox, rec| {
                 rec.reset();
-                sandbox.call(self.shared.deadline_ticks(), |g, store| {
+                let eval = sandbox.call(self.shared.deadline_ticks, |g, store| {
                     g.api
                         .sark_policy_decision_cache()
                         .cache()
-                        .call_reset_stats(store, g.cache)
+                        .call_reset_stats(&mut *store, g.cache)?;
+                    g.api
+                        .sark_policy_evaluator()
+                        .engine()
+                        .call_eval_stats(store, g.engine)
                         .map(Ok)
-                })
+                })?;
+                sandbox.paths_base = PathCounts::read(&eval);
+                Ok(())
             })?;
         }
         Ok(())
+    }
+
+    /// The evaluation options every instance holds.
+    pub fn eval_options(&self) -> EvalOptions {
+        self.shards
+            .first()
+            .map_or(self.shared.eval_options, |s| lock(s).state.options())
     }
 
     /// Every shard index.

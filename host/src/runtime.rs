@@ -3,6 +3,7 @@
 
 use crate::artifact::{self, Provenance};
 use crate::bindings::PolicyComponentPre;
+use crate::options::EvalOptions;
 use crate::sandbox::HostState;
 use crate::ticker::Ticker;
 use crate::ttl::{Clock, MonotonicClock, TtlPolicy};
@@ -10,7 +11,7 @@ use crate::{Error, PolicyEngine, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
 
 /// The component built into this binary (`make component`).
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(concat!(
@@ -33,8 +34,14 @@ pub struct LoadReport {
 /// State shared by every handle of a runtime.
 pub(crate) struct Shared {
     pub pre: PolicyComponentPre<HostState>,
+    /// Where `authorizer.decide` is among the component's exports.
+    pub decide_export: ComponentExportIndex,
     pub deadline: Duration,
+    /// `deadline` in epoch ticks, computed once: every call arms it.
+    pub deadline_ticks: u64,
     pub memory_limit: usize,
+    /// What a new engine's instances start with.
+    pub eval_options: EvalOptions,
     pub ttl: TtlPolicy,
     pub shards: usize,
     pub cache_capacity: u32,
@@ -42,15 +49,13 @@ pub(crate) struct Shared {
     _ticker: Ticker,
 }
 
-impl Shared {
-    /// The deadline in epoch ticks: at least the deadline, plus the tick
-    /// already under way.
-    pub fn deadline_ticks(&self) -> u64 {
-        let ticks = self.deadline.as_nanos().div_ceil(TICK.as_nanos());
-        u64::try_from(ticks)
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1)
-    }
+/// The deadline in epoch ticks: at least the deadline, plus the tick
+/// already under way.
+fn deadline_ticks(deadline: Duration) -> u64 {
+    let ticks = deadline.as_nanos().div_ceil(TICK.as_nanos());
+    u64::try_from(ticks)
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
 }
 
 /// A loaded, compiled policy component and its sandbox settings.
@@ -83,6 +88,11 @@ impl Runtime {
     pub fn ttl_policy(&self) -> TtlPolicy {
         self.shared.ttl
     }
+
+    /// The evaluation options new engines start with.
+    pub fn eval_options(&self) -> EvalOptions {
+        self.shared.eval_options
+    }
 }
 
 enum Source {
@@ -97,6 +107,7 @@ pub struct RuntimeBuilder {
     artifact_dir: Option<PathBuf>,
     deadline: Duration,
     memory_limit: usize,
+    eval_options: EvalOptions,
     ttl: TtlPolicy,
     shards: usize,
     cache_capacity: u32,
@@ -110,6 +121,7 @@ impl Default for RuntimeBuilder {
             artifact_dir: artifact::default_dir(),
             deadline: Duration::from_secs(1),
             memory_limit: 256 << 20,
+            eval_options: EvalOptions::default(),
             ttl: TtlPolicy::default(),
             shards: 1,
             cache_capacity: 10_000,
@@ -149,6 +161,24 @@ impl RuntimeBuilder {
     /// Linear memory cap per instance, in bytes (default 256 MiB).
     pub fn memory_limit(mut self, bytes: usize) -> Self {
         self.memory_limit = bytes;
+        self
+    }
+
+    /// Evaluate every rule with regorus's interpreter instead of its RVM
+    /// (default off). For comparing the two paths; answers are the same.
+    /// [`PolicyEngine::set_eval_options`] changes it at run time.
+    pub fn interpreter_only(mut self, on: bool) -> Self {
+        self.eval_options.interpreter_only = on;
+        self
+    }
+
+    /// Most RVM instructions one rule evaluation may dispatch (default
+    /// 50,000,000); past it the call fails with
+    /// [`ErrorKind::LimitExceeded`](crate::ErrorKind::LimitExceeded) and the
+    /// instance, with its cache, stays. The deadline still bounds the
+    /// interpreter and everything else, by recycling the instance.
+    pub fn max_instructions(mut self, n: u64) -> Self {
+        self.eval_options.max_instructions = n;
         self
     }
 
@@ -193,6 +223,11 @@ impl RuntimeBuilder {
         };
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
+        // The component exports only synchronous functions and is only
+        // called synchronously. With concurrency support on (wasmtime's
+        // default), every call allocates and frees a task record; off, a
+        // call is a plain enter/exit.
+        config.concurrency_support(false);
         let engine =
             wasmtime::Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
         let started = Instant::now();
@@ -203,6 +238,9 @@ impl RuntimeBuilder {
             load_time: started.elapsed(),
         };
 
+        let decide = crate::decide_call::export_index(&component).ok_or_else(|| {
+            Error::Incompatible("not a sark:policy@0.1.0 component: no authorizer.decide".into())
+        })?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Runtime(format!("{e:#}")))?;
@@ -214,8 +252,11 @@ impl RuntimeBuilder {
             })?;
         let shared = Shared {
             pre,
+            decide_export: decide,
             deadline: self.deadline,
+            deadline_ticks: deadline_ticks(self.deadline),
             memory_limit: self.memory_limit,
+            eval_options: self.eval_options,
             ttl: self.ttl,
             shards: self.shards,
             cache_capacity: self.cache_capacity,

@@ -2,6 +2,8 @@
 //! and a deadline, holding one engine and one cache resource.
 
 use crate::bindings::{PolicyComponent, WitError};
+use crate::decide_call::DecideFunc;
+use crate::paths::PathCounts;
 use crate::runtime::Shared;
 use crate::state::PolicyState;
 use crate::{Error, PolicyError, Result};
@@ -59,6 +61,8 @@ pub(crate) struct Guest<'a> {
     pub api: &'a PolicyComponent,
     pub engine: ResourceAny,
     pub cache: ResourceAny,
+    /// `authorizer.decide` taking a borrowed request.
+    pub decide: DecideFunc,
 }
 
 pub(crate) struct Sandbox {
@@ -66,6 +70,10 @@ pub(crate) struct Sandbox {
     api: PolicyComponent,
     engine: ResourceAny,
     cache: ResourceAny,
+    decide: DecideFunc,
+    /// This instance's evaluation-path counters at the last metrics reset
+    /// (the guest's cannot be reset); a new instance starts from zero.
+    pub paths_base: PathCounts,
 }
 
 /// A call's outcome at the wasm level: the guest's own error, or a sandbox
@@ -100,9 +108,18 @@ impl Sandbox {
         };
         let mut store = Store::new(shared.pre.engine(), data);
         store.limiter(|s| &mut s.cap);
-        store.set_epoch_deadline(shared.deadline_ticks());
+        store.set_epoch_deadline(shared.deadline_ticks);
         let runtime = |e: wasmtime::Error| Error::Runtime(format!("instantiating: {e:#}"));
-        let api = shared.pre.instantiate(&mut store).map_err(runtime)?;
+        let instance = shared
+            .pre
+            .instance_pre()
+            .instantiate(&mut store)
+            .map_err(runtime)?;
+        let api = PolicyComponent::new(&mut store, &instance).map_err(runtime)?;
+        let decide =
+            DecideFunc::new(&mut store, &instance, &shared.decide_export).map_err(|e| {
+                Error::Incompatible(format!("not a sark:policy@0.1.0 component: {e:#}"))
+            })?;
         let engine = api
             .sark_policy_evaluator()
             .engine()
@@ -119,6 +136,8 @@ impl Sandbox {
             api,
             engine,
             cache,
+            decide,
+            paths_base: PathCounts::default(),
         };
         // Replaying what once succeeded gets no deadline of its own.
         sandbox.store.set_epoch_deadline(u64::MAX / 2);
@@ -144,6 +163,7 @@ impl Sandbox {
             api: &self.api,
             engine: self.engine,
             cache: self.cache,
+            decide: self.decide,
         };
         match f(&guest, &mut self.store) {
             Ok(Ok(r)) => Ok(r),

@@ -1,6 +1,7 @@
 //! What an instance must hold: the policies, data and settings that calls
 //! changed successfully. A replacement instance replays it.
 
+use crate::options::EvalOptions;
 use crate::sandbox::{Failure, Sandbox};
 
 /// The policy set of a pool, in the order it was built.
@@ -11,6 +12,9 @@ pub(crate) struct PolicyState {
     /// Data documents merged since the last replace or clear.
     data: Vec<String>,
     strict: bool,
+    /// Part of the state, not of the runtime, so an instance created after
+    /// a trap evaluates the way its predecessor was told to.
+    options: EvalOptions,
 }
 
 /// One successful change, applied to the state after the guest accepted it.
@@ -21,9 +25,23 @@ pub(crate) enum Change<'a> {
     ReplaceData(&'a str),
     ClearData,
     Strict(bool),
+    Options(EvalOptions),
 }
 
 impl PolicyState {
+    /// No policies, no data, and `options`.
+    pub fn new(options: EvalOptions) -> Self {
+        PolicyState {
+            options,
+            ..PolicyState::default()
+        }
+    }
+
+    /// The evaluation options every instance holds.
+    pub fn options(&self) -> EvalOptions {
+        self.options
+    }
+
     pub fn apply(&mut self, change: &Change<'_>) {
         match *change {
             Change::AddPolicy(name, source) => {
@@ -37,11 +55,14 @@ impl PolicyState {
             Change::ReplaceData(json) => self.data = vec![json.to_owned()],
             Change::ClearData => self.data.clear(),
             Change::Strict(on) => self.strict = on,
+            Change::Options(options) => self.options = options,
         }
     }
 
     /// Sends this state's changes to `sandbox` (a fresh instance).
     pub fn replay(&self, sandbox: &mut Sandbox) -> Result<(), Failure> {
+        // Always sent: the runtime's defaults may differ from the guest's.
+        Change::Options(self.options).send(sandbox, u64::MAX / 2)?;
         for (name, source) in &self.policies {
             Change::AddPolicy(name, source).send(sandbox, u64::MAX / 2)?;
         }
@@ -78,6 +99,9 @@ impl Change<'_> {
                 Change::ClearData => e.call_clear_data(store, g.engine).map(|()| Ok(None))?,
                 Change::Strict(on) => e
                     .call_set_strict_builtin_errors(store, g.engine, on)
+                    .map(|()| Ok(None))?,
+                Change::Options(options) => e
+                    .call_set_eval_options(store, g.engine, options.into())
                     .map(|()| Ok(None))?,
             })
         })

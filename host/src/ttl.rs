@@ -99,6 +99,15 @@ impl TtlPolicy {
 pub trait Clock: Send + Sync + 'static {
     /// Milliseconds on a clock that never goes back.
     fn now_ms(&self) -> u64;
+
+    /// The same reading for the moment `at`, which the caller has just
+    /// taken with `Instant::now()`: a clock built on `Instant` answers from
+    /// it instead of reading the time again (a cached decision is short
+    /// enough for one more reading to show). The default ignores `at`.
+    fn now_ms_at(&self, at: Instant) -> u64 {
+        let _ = at;
+        self.now_ms()
+    }
 }
 
 /// A monotonic clock counting from its creation.
@@ -113,7 +122,11 @@ impl Default for MonotonicClock {
 
 impl Clock for MonotonicClock {
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.0.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.now_ms_at(Instant::now())
+    }
+
+    fn now_ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.0).as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -148,6 +161,10 @@ impl Clock for ManualClock {
 impl<C: Clock> Clock for std::sync::Arc<C> {
     fn now_ms(&self) -> u64 {
         (**self).now_ms()
+    }
+
+    fn now_ms_at(&self, at: Instant) -> u64 {
+        (**self).now_ms_at(at)
     }
 }
 

@@ -165,3 +165,71 @@ fn help_everywhere() {
         assert!(text(&out.stdout).contains("Usage"));
     }
 }
+
+#[test]
+fn interpreter_and_instruction_budget_flags() {
+    let input = tmp(
+        "alice-rvm.json",
+        r#"{"user":"alice","action":"execute","resource":"tool:deploy","context":{"mfa":true}}"#,
+    );
+    let eval = |extra: &[&str]| {
+        bin()
+            .args(["eval", "-p"])
+            .arg(examples().join("authz.rego"))
+            .arg("-d")
+            .arg(examples().join("data.json"))
+            .arg("-i")
+            .arg(&input)
+            .args(extra)
+            .arg("data.authz.allow")
+            .output()
+            .unwrap()
+    };
+    let out = eval(&["--interpreter"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "true");
+    let out = eval(&["--max-instructions", "10"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("LimitExceeded"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let requests = "{\"user\":\"alice\",\"action\":\"read\",\"resource\":\"doc\"}\n\
+                    {\"user\":\"alice\",\"action\":\"read\",\"resource\":\"doc\"}\n\
+                    {\"user\":\"bob\",\"action\":\"read\",\"resource\":\"doc\"}\n";
+    let out = run_with_stdin(
+        bin()
+            .args(["decide", "--interpreter", "-p"])
+            .arg(examples().join("authz.rego")),
+        requests,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("evaluations: rvm 0, interpreter 2 (forced 2)"),
+        "{err}"
+    );
+
+    let with = tmp(
+        "with.rego",
+        "package w\nadmin if input.user == \"alice\"\nallow if admin with input as {\"user\": \"alice\"}\n",
+    );
+    let out = run_with_stdin(
+        bin()
+            .args(["decide", "--rule", "data.w.allow", "-p"])
+            .arg(&with),
+        requests,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("evaluations: rvm 0, interpreter 2 (with-keyword 2)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("interpreter fallback: data.w.allow (with-keyword): "),
+        "{err}"
+    );
+}

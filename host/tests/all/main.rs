@@ -5,6 +5,7 @@
 mod cli;
 mod handles;
 mod pool;
+mod rvm;
 mod sandbox;
 mod ttl;
 

@@ -50,8 +50,20 @@ struct Line {
 }
 
 fn summary(m: &Metrics) -> String {
+    let interpreted: u64 = m.interpreter_evaluations.values().sum();
+    let reasons = m
+        .interpreter_evaluations
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let reasons = if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(" ({reasons})")
+    };
     format!(
-        "requests {} | hits {} ({:.1}%) | misses {} ({:.1}%) | evictions {} | latency avg {:.1} us, p50 {:.1} us, p95 {:.1} us, p99 {:.1} us | recycles {} | timeouts {}",
+        "requests {} | hits {} ({:.1}%) | misses {} ({:.1}%) | evictions {} | latency avg {:.1} us, p50 {:.1} us, p95 {:.1} us, p99 {:.1} us | recycles {} | timeouts {} | evaluations: rvm {}, interpreter {interpreted}{reasons}",
         m.total_requests,
         m.hits,
         m.hit_rate,
@@ -63,8 +75,19 @@ fn summary(m: &Metrics) -> String {
         m.p95_ms * 1e3,
         m.p99_ms * 1e3,
         m.recycles,
-        m.timeouts
+        m.timeouts,
+        m.rvm_evaluations,
     )
+}
+
+/// The rules the RVM does not run, one line each, for stderr.
+fn fallbacks(m: &Metrics) -> String {
+    m.rvm_fallbacks
+        .iter()
+        .map(|(rule, reason, message)| {
+            format!("interpreter fallback: {rule} ({reason}): {message}\n")
+        })
+        .collect()
 }
 
 fn decide_line(
@@ -129,6 +152,7 @@ pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
     } else {
         eprintln!("metrics: {}", summary(&m));
     }
+    eprint!("{}", fallbacks(&m));
     eprintln!(
         "throughput: {} decisions in {:.3} s = {:.0} decisions/s ({} thread(s), {} shard(s))",
         m.total_requests,

@@ -8,7 +8,7 @@ mod decide;
 mod load;
 
 use clap::{Args, Parser, Subcommand};
-use sark_policy_host::{PolicyEngine, Runtime};
+use sark_policy_host::{EvalOptions, PolicyEngine, Runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -58,6 +58,13 @@ struct Common {
     /// Compile the component instead of using the compiled artifact on disk.
     #[arg(long)]
     no_artifact_cache: bool,
+    /// Evaluate every rule with regorus's interpreter instead of its RVM.
+    #[arg(long)]
+    interpreter: bool,
+    /// Most RVM instructions one rule evaluation may run before it fails
+    /// with limit-exceeded.
+    #[arg(long, value_name = "N", default_value_t = EvalOptions::DEFAULT_MAX_INSTRUCTIONS)]
+    max_instructions: u64,
 }
 
 #[derive(Args)]
@@ -88,7 +95,9 @@ impl Common {
             .deadline(Duration::from_millis(self.deadline_ms))
             .memory_limit(self.memory_mib << 20)
             .shards(shards)
-            .cache_capacity(capacity);
+            .cache_capacity(capacity)
+            .interpreter_only(self.interpreter)
+            .max_instructions(self.max_instructions);
         if let Some(path) = &self.component {
             b = b.component_path(path);
         }

@@ -1,0 +1,80 @@
+//! The `authorizer.decide` export, called with the request's strings
+//! borrowed.
+//!
+//! bindgen's `call_decide` takes the generated `Request`, whose fields are
+//! `String`s: a decision would allocate and copy four strings only for
+//! wasmtime to copy them again into guest memory. Lowering `&str`s is the
+//! same canonical ABI without those copies, and a cached decision is short
+//! enough for them to show.
+
+use crate::authorizer::Request;
+use crate::bindings::{WitDecision, WitError};
+use crate::sandbox::HostState;
+use wasmtime::Store;
+use wasmtime::component::{
+    ComponentExportIndex, ComponentType, Func, Instance, Lower, ResourceAny, TypedFunc,
+};
+
+/// The WIT `request` record, borrowing its strings.
+#[derive(ComponentType, Lower)]
+#[component(record)]
+struct RequestRef<'a> {
+    user: &'a str,
+    action: &'a str,
+    resource: &'a str,
+    context: &'a str,
+}
+
+/// `decide(engine, cache, rule, req, now-ms, expires-at-ms)`.
+type Params<'a> = (ResourceAny, ResourceAny, &'a str, RequestRef<'a>, u64, u64);
+type Results = (Result<WitDecision, WitError>,);
+
+/// Where `decide` is among a component's exports; found once per runtime.
+pub(crate) fn export_index(
+    component: &wasmtime::component::Component,
+) -> Option<ComponentExportIndex> {
+    let iface = component.get_export_index(None, "sark:policy/authorizer@0.1.0")?;
+    component.get_export_index(Some(&iface), "decide")
+}
+
+/// One instance's `decide`, type-checked against [`Params`] when found.
+#[derive(Clone, Copy)]
+pub(crate) struct DecideFunc(Func);
+
+impl DecideFunc {
+    pub fn new(
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        index: &ComponentExportIndex,
+    ) -> wasmtime::Result<Self> {
+        let typed = instance.get_typed_func::<Params<'static>, Results>(store, index)?;
+        Ok(DecideFunc(*typed.func()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn call(
+        self,
+        store: &mut Store<HostState>,
+        engine: ResourceAny,
+        cache: ResourceAny,
+        rule: &str,
+        req: &Request<'_>,
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> wasmtime::Result<Result<WitDecision, WitError>> {
+        // SAFETY: `new` type-checked this function against `Params<'static>`
+        // and `Results`; lifetimes are not part of a component type, so the
+        // check holds for `Params<'_>` (bindgen's own calls rely on the same
+        // `new_unchecked` with borrowed arguments).
+        #[allow(unsafe_code)]
+        let f = unsafe { TypedFunc::<Params<'_>, Results>::new_unchecked(self.0) };
+        let req = RequestRef {
+            user: req.user,
+            action: req.action,
+            resource: req.resource,
+            context: req.context,
+        };
+        let (r,) = f.call(store, (engine, cache, rule, req, now_ms, expires_at_ms))?;
+        Ok(r)
+    }
+}
