@@ -69,8 +69,8 @@ pub fn decide(
         req.resource,
         &keys::context_hash(&ctx)?,
     );
-    let key = keys::scoped_key(
-        &seed,
+    let key = keys::scope(
+        seed,
         [req.user, req.action, req.resource, rule],
         engine.revision(),
     );
