@@ -12,6 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod counting;
+
 /// The rule every regorus evaluation policy defines.
 pub const BENCH_RULE: &str = "data.bench.allow";
 

@@ -6,32 +6,11 @@
 //! program serialized by regorus (`Program::serialize_binary`).
 #![allow(unsafe_code, clippy::unwrap_used, missing_docs)]
 
+use sark_policy_benches::counting::{Counting, live_bytes};
 use sark_policy_benches::{AUTHZ_RULE, BENCH_RULE, authz_example, regorus_cases};
 use sark_policy_core::{Engine, EvalOptions};
 use sark_policy_host::Runtime;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
-
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new, Relaxed);
-        LIVE.fetch_sub(l.size(), Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -106,9 +85,9 @@ fn native_first_and_steady(
 fn program_heap(p: &Policy) -> isize {
     let held = |interpreter_only| {
         let mut e = native_engine(p, interpreter_only);
-        let before = LIVE.load(Relaxed) as isize;
+        let before = live_bytes() as isize;
         e.eval_rule(p.3, &p.4).unwrap();
-        let after = LIVE.load(Relaxed) as isize;
+        let after = live_bytes() as isize;
         drop(e);
         after - before
     };

@@ -12,34 +12,13 @@
 //! `true`, the shape a real decision cache holds.
 #![allow(unsafe_code, clippy::unwrap_used, missing_docs)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use sark_policy_benches::counting::{Counting, live_bytes};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 mod bindings {
     wasmtime::component::bindgen!({ world: "policy-component", path: "../wit" });
-}
-
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator and only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size(), Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new, Relaxed);
-        LIVE.fetch_sub(l.size(), Relaxed);
-        unsafe { System.realloc(p, l, new) }
-    }
 }
 
 #[global_allocator]
@@ -122,12 +101,12 @@ fn guest(engine: &Engine, component: &Component, n: usize) -> anyhow::Result<(us
 
 fn native(n: usize) -> usize {
     let keys: Vec<String> = (0..n).map(key).collect();
-    let before = LIVE.load(Relaxed);
+    let before = live_bytes();
     let mut cache = sark_policy_core::DecisionCache::new(u32::try_from(n).unwrap()).unwrap();
     for k in &keys {
         cache.insert(k, VALUE, 0, u64::MAX);
     }
-    let used = LIVE.load(Relaxed) - before;
+    let used = live_bytes() - before;
     assert_eq!(cache.len(), n);
     drop(cache);
     used
