@@ -3,6 +3,9 @@ requests per second and p99 latency measured by wrk, for cache hits (one
 request repeated) and cache misses (a new path every request), with the
 example policy (HS256 JWT check + glob.match). Envoy answers itself
 (direct_response), so the numbers are Envoy's and the filter's alone.
+Besides wrk's rates, the CPU time Envoy's process used per request (from
+/proc, user + system) is printed: on a shared machine it varies less than
+req/s, which also depends on how much CPU wrk got.
 
     make filter && .venv/bin/python benches/envoy/bench_envoy.py [seconds]
 """
@@ -51,6 +54,12 @@ def wrk(port: int, seconds: int, token: str, lua: str | None) -> dict[str, float
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non2xx": float(non2xx.group(1)) if non2xx else 0}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def to_ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -75,9 +84,10 @@ def main() -> int:
             ("envoy + sark-policy, cache hits", ports["filter"], None),
             ("envoy + sark-policy, cache misses", ports["filter"], MISS_LUA),
         ]:
-            before = envoy.stats()
+            before, cpu_before = envoy.stats(), cpu_seconds(envoy.proc.pid)
             r = wrk(port, seconds, token, lua)
-            after = envoy.stats()
+            after, cpu_after = envoy.stats(), cpu_seconds(envoy.proc.pid)
+            r["cpu_us"] = (cpu_after - cpu_before) * 1e6 / max(r["rps"] * seconds, 1.0)
             delta = {k.rsplit(".", 1)[1]: after[k] - before.get(k, 0)
                      for k in after if k.startswith("wasmcustom.")}
             rows.append((name, r, delta))
@@ -86,11 +96,16 @@ def main() -> int:
         envoy.stop()
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node()}, "
           f"{os.cpu_count()} cpus, envoy --concurrency 1, wrk -t{THREADS} -c{CONNECTIONS} -d{seconds}s\n")
-    print("| case | req/s | p50 ms | p99 ms | filter hits | filter misses |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| case | req/s | p50 ms | p99 ms | Envoy CPU µs/req | filter hits | filter misses |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r, d in rows:
-        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
+        print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us']:.0f} "
               f"| {d.get('cache_hits', 0)} | {d.get('cache_misses', 0)} |")
+    plain = rows[0][1]
+    print()
+    for name, r, _ in rows[1:]:
+        print(f"{name}: {r['rps'] / plain['rps']:.2f}x req/s, "
+              f"{plain['cpu_us'] / r['cpu_us']:.2f}x by Envoy CPU per request")
     return 0
 
 

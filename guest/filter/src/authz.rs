@@ -4,15 +4,23 @@
 
 use crate::config::{Config, FailureMode};
 use crate::input::{self, RequestParts};
+use crate::memo::Memo;
 use crate::response::Decision;
 use sark_policy_core::{DecisionCache, Engine, Error, keys};
-use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+/// Bounds of the memos of parsed decisions and of context hashes: entries
+/// and bytes of text (a context holds header values, which can be long).
+const MEMO_ENTRIES: usize = 1024;
+const MEMO_BYTES: usize = 1 << 20;
 
 /// The decision for one request and where it came from.
 #[derive(Debug)]
 pub struct Outcome {
     /// The decision, or why the policy could not give one.
-    pub decision: Result<Decision, String>,
+    pub decision: Result<Rc<Decision>, String>,
     /// Served from the cache.
     pub cached: bool,
 }
@@ -20,7 +28,16 @@ pub struct Outcome {
 /// Engine, cache and configuration of one worker.
 pub struct Authz {
     engine: Engine,
+    /// Builds each request's input document.
+    input: input::Builder,
     cache: Option<DecisionCache>,
+    /// Decisions already read from their JSON text: a cache hit finds its
+    /// decision here instead of parsing the cached text again (policies
+    /// give few distinct decisions).
+    parsed: Memo<Rc<Decision>>,
+    /// The key's context hashes by context text: a client repeats its
+    /// headers (a bearer token), and SHA-256 costs more than a lookup.
+    hashes: Memo<Rc<str>>,
     config: Config,
     rule: String,
 }
@@ -50,7 +67,10 @@ impl Authz {
         };
         Ok(Self {
             engine,
+            input: input::Builder::default(),
             cache,
+            parsed: Memo::new(MEMO_ENTRIES, MEMO_BYTES),
+            hashes: Memo::new(MEMO_ENTRIES, MEMO_BYTES),
             config,
             rule,
         })
@@ -84,7 +104,7 @@ impl Authz {
             && let Some(json) = cache.get(key, now_ms)
         {
             return Ok(Outcome {
-                decision: Decision::from_json(json),
+                decision: parse(&mut self.parsed, json),
                 cached: true,
             });
         }
@@ -99,12 +119,11 @@ impl Authz {
         key: Option<String>,
         now_ms: u64,
     ) -> Outcome {
-        let result = self.evaluate(parts);
-        let decision = result.as_deref().map_err(Clone::clone).and_then(|json| {
-            let decision = Decision::from_json(json)?;
+        let decision = self.evaluate(parts).and_then(|json| {
+            let decision = parse(&mut self.parsed, &json)?;
             if let (Some(cache), Some(key)) = (self.cache.as_mut(), key.as_deref()) {
                 let expires = now_ms.saturating_add(self.config.cache.ttl_ms);
-                cache.insert(key, json, now_ms, expires);
+                cache.insert(key, &json, now_ms, expires);
             }
             Ok(decision)
         });
@@ -114,11 +133,13 @@ impl Authz {
         }
     }
 
-    fn evaluate(&mut self, parts: &RequestParts) -> Result<String, String> {
-        let input = input::build(parts);
-        let text = serde_json::to_string(&input).map_err(|e| format!("input: {e}"))?;
-        match self.engine.eval_rule(&self.rule, &text) {
-            Ok(Some(json)) => Ok(json),
+    /// The policy's decision for a request as JSON text, not cached.
+    pub fn evaluate(&mut self, parts: &RequestParts) -> Result<String, String> {
+        match self
+            .engine
+            .eval_rule_value(&self.rule, self.input.build(parts))
+        {
+            Ok(Some(value)) => serde_json::to_string(&value).map_err(|e| format!("decision: {e}")),
             // opa-envoy-plugin treats an undefined decision as an error.
             Ok(None) => Err(format!("undefined decision: {}", self.rule)),
             Err(e) => Err(e.to_string()),
@@ -127,28 +148,52 @@ impl Authz {
 
     /// The seed-format key over the configured request parts, scoped by
     /// the rule and the engine revision like the core authorizer's keys.
-    fn cache_key(&self, parts: &RequestParts) -> String {
+    /// The context is written as its canonical JSON text directly (what
+    /// `serde_json::Map` would print: keys sorted, a later entry wins),
+    /// since this runs on every request.
+    fn cache_key(&mut self, parts: &RequestParts) -> String {
         let k = &self.config.cache_key;
         let action = if k.method {
             parts.method()
         } else {
-            String::new()
+            Cow::Borrowed("")
         };
-        let resource = if k.path { parts.path() } else { String::new() };
-        let mut context = Map::new();
+        let resource = if k.path {
+            parts.path()
+        } else {
+            Cow::Borrowed("")
+        };
+        let mut context: BTreeMap<&str, Option<Cow<'_, str>>> = BTreeMap::new();
         if k.host {
-            let host = parts.header(":authority").unwrap_or_default();
-            context.insert(":authority".into(), Value::String(host));
+            context.insert(
+                ":authority",
+                Some(parts.header(":authority").unwrap_or_default()),
+            );
         }
         if k.source_address {
             let ip = parts.source.as_deref().map(strip_port).unwrap_or_default();
-            context.insert(":source".into(), Value::String(ip.to_owned()));
+            context.insert(":source", Some(Cow::Borrowed(ip)));
         }
         for name in &k.headers {
-            let value = parts.header(name).map_or(Value::Null, Value::String);
-            context.insert(name.clone(), value);
+            context.insert(name, parts.header(name));
         }
-        let hash = keys::short_hash(Value::Object(context).to_string().as_bytes());
+        let mut text = String::with_capacity(256);
+        text.push('{');
+        for (i, (name, value)) in context.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            push_json_string(&mut text, name);
+            text.push(':');
+            match value {
+                Some(v) => push_json_string(&mut text, v),
+                None => text.push_str("null"),
+            }
+        }
+        text.push('}');
+        let hash = self
+            .hashes
+            .get_or_insert_with(&text, || Rc::from(keys::short_hash(text.as_bytes())));
         let seed = keys::decision_key("envoy", &action, &resource, &hash);
         keys::scoped_key(
             &seed,
@@ -156,6 +201,45 @@ impl Authz {
             self.engine.revision(),
         )
     }
+}
+
+/// The decision of a policy result given as JSON text, parsed once per
+/// distinct text.
+fn parse(parsed: &mut Memo<Rc<Decision>>, json: &str) -> Result<Rc<Decision>, String> {
+    parsed.get_or_try(json, || Decision::from_json(json).map(Rc::new))
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it (so the
+/// context text, and the key, are what they were with `serde_json::Map`).
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut rest = s;
+    while let Some(at) = rest.find(|c: char| c < ' ' || c == '"' || c == '\\') {
+        let (plain, tail) = rest.split_at(at);
+        out.push_str(plain);
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c => {
+                    out.push_str("\\u00");
+                    let b = c as u32;
+                    for nibble in [b >> 4, b & 0xf] {
+                        out.push(char::from_digit(nibble, 16).unwrap_or('0'));
+                    }
+                }
+            }
+        }
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+    out.push('"');
 }
 
 fn strip_port(address: &str) -> &str {

@@ -61,3 +61,56 @@ fn unknown_rule_or_bad_policy_refused() {
     let c = Config::parse(br#"{"policies": {"p.rego": "package x\nallow if {"}}"#).unwrap();
     assert!(Authz::new(c).err().unwrap().contains("p.rego"));
 }
+
+/// Keys are what they were when the context went through `serde_json::Map`
+/// (the values below came from that implementation): a later entry wins,
+/// a missing header is `null`, strings are escaped as serde_json does.
+#[test]
+fn cache_keys_unchanged() {
+    let config = format!(
+        r#"{{"policies": {{"p.rego": {}}}, "cache_key": {{"host": true, "source_address": true, "headers": ["x-user", "X-Missing", ":authority", "a\"q"]}}}}"#,
+        serde_json::to_string(POLICY).unwrap()
+    );
+    let mut a = Authz::new(Config::parse(config.as_bytes()).unwrap()).unwrap();
+    let mut r = req("GET", "/p?q=1", "al\"ice\u{1}é");
+    r.headers.push((":authority".into(), "h:1".into()));
+    r.headers.push(("x-user".into(), "second".into()));
+    r.source = Some("[::1]:5".into());
+    assert_eq!(
+        a.cache_key(&r),
+        "policy:decision:envoy:GET:/p?q=1:b182306146e46bcb:envoy/authz/allow@1:5.3.6"
+    );
+    let mut b = authz("envoy/authz/allow");
+    assert_eq!(
+        b.cache_key(&req("GET", "/x", "alice")),
+        "policy:decision:envoy:GET:/x:4cab24df83e42088:envoy/authz/allow@1:5.3.2"
+    );
+    assert_eq!(
+        b.cache_key(&RequestParts::default()),
+        "policy:decision:envoy:::06a0700520ad6764:envoy/authz/allow@1:5.0.0"
+    );
+    // Again, with the context hash from the memo.
+    assert_eq!(
+        b.cache_key(&req("GET", "/x", "alice")),
+        "policy:decision:envoy:GET:/x:4cab24df83e42088:envoy/authz/allow@1:5.3.2"
+    );
+}
+
+#[test]
+fn json_strings_escaped_as_serde_json_does() {
+    let mut all: String = (0u8..0x80).map(char::from).collect();
+    all.push_str("é\u{2028}😀\"\\");
+    for s in [all.as_str(), "", "plain", "\u{1f}x\u{7f}"] {
+        let mut out = String::new();
+        push_json_string(&mut out, s);
+        assert_eq!(out, serde_json::to_string(s).unwrap());
+    }
+}
+
+#[test]
+fn a_hit_reuses_the_parsed_decision() {
+    let mut a = authz("envoy/authz/allow");
+    let first = a.decide(&req("GET", "/x", "alice"), 0).decision.unwrap();
+    let hit = a.decide(&req("GET", "/x", "alice"), 1);
+    assert!(hit.cached && Rc::ptr_eq(&first, &hit.decision.unwrap()));
+}

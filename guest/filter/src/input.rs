@@ -2,7 +2,10 @@
 //! `CheckRequest` as protojson plus `parsed_path` and `parsed_query`), so
 //! policies written for opa-envoy-plugin run unchanged.
 
-use serde_json::{Map, Value, json};
+use regorus::Value;
+use regorus::value::Object;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 /// What the filter read from Envoy for one request.
 #[derive(Debug, Default)]
@@ -19,117 +22,205 @@ pub struct RequestParts {
 
 impl RequestParts {
     /// The value of header `name` (lowercase); repeated headers joined by
-    /// `,` as Envoy's ext_authz joins them.
-    pub fn header(&self, name: &str) -> Option<String> {
+    /// `,` as Envoy's ext_authz joins them. Borrowed unless joined, as this
+    /// runs for every request.
+    pub fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         let mut values = self
             .headers
             .iter()
             .filter(|(n, _)| n == name)
             .map(|(_, v)| v.as_str());
         let first = values.next()?;
-        Some(values.fold(first.to_owned(), |mut acc, v| {
-            acc.push(',');
-            acc.push_str(v);
+        Some(values.fold(Cow::Borrowed(first), |mut acc, v| {
+            let joined = acc.to_mut();
+            joined.push(',');
+            joined.push_str(v);
             acc
         }))
     }
 
     /// The method (`:method`).
-    pub fn method(&self) -> String {
+    pub fn method(&self) -> Cow<'_, str> {
         self.header(":method").unwrap_or_default()
     }
 
     /// The path with its query (`:path`).
-    pub fn path(&self) -> String {
+    pub fn path(&self) -> Cow<'_, str> {
         self.header(":path").unwrap_or_default()
     }
 }
 
-/// Builds the input document.
+/// Builds the input document as the engine's value, so a request is not
+/// written as JSON text only for the engine to parse it back.
 pub fn build(parts: &RequestParts) -> Value {
-    let mut headers = Map::new();
-    for (name, _) in &parts.headers {
-        if !headers.contains_key(name) {
-            let value = parts.header(name).unwrap_or_default();
-            headers.insert(name.clone(), Value::String(value));
-        }
-    }
-    let path = parts.path();
-    let (path_only, query) = match path.split_once('?') {
-        Some((p, q)) => (p, q),
-        None => (path.as_str(), ""),
-    };
-    let path_only = path_only.split_once('#').map_or(path_only, |(p, _)| p);
-    let mut http = json!({
-        "method": parts.method(),
-        "path": path,
-        "host": parts.header(":authority").unwrap_or_default(),
-        "scheme": parts.header(":scheme").unwrap_or_default(),
-        "headers": headers,
-    });
-    if let Some(http) = http.as_object_mut() {
-        if let Some(id) = parts.header("x-request-id") {
-            http.insert("id".into(), Value::String(id));
-        }
-        if let Some(protocol) = &parts.protocol {
-            http.insert("protocol".into(), Value::String(protocol.clone()));
-        }
-        if !query.is_empty() {
-            http.insert("query".into(), Value::String(query.to_owned()));
-        }
-    }
-    let mut attributes = json!({ "request": { "http": http } });
-    if let Some(attributes) = attributes.as_object_mut() {
-        if let Some(addr) = parts.source.as_deref().and_then(socket_address) {
-            attributes.insert("source".into(), addr);
-        }
-        if let Some(addr) = parts.destination.as_deref().and_then(socket_address) {
-            attributes.insert("destination".into(), addr);
-        }
-    }
-    json!({
-        "attributes": attributes,
-        "parsed_path": parsed_path(path_only),
-        "parsed_query": parsed_query(query),
-        "parsed_body": null,
-        "truncated_body": false,
-        "version": { "encoding": "protojson", "ext_authz": "v3" },
-    })
+    Builder::default().build(parts)
 }
 
-/// `{"address": {"socketAddress": {"address": ip, "portValue": port}}}`
-/// from Envoy's `ip:port` (`[v6]:port` for IPv6).
-fn socket_address(text: &str) -> Option<Value> {
-    let (ip, port) = text.rsplit_once(':')?;
-    let ip = ip.trim_start_matches('[').trim_end_matches(']');
-    let port: u64 = port.parse().ok()?;
-    Some(json!({ "address": { "socketAddress": { "address": ip, "portValue": port } } }))
+/// The document's field names and constant parts, made once per worker:
+/// a request then allocates only the strings and objects that are its own.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    attributes: Value,
+    request: Value,
+    http: Value,
+    method: Value,
+    path: Value,
+    host: Value,
+    scheme: Value,
+    headers: Value,
+    id: Value,
+    protocol: Value,
+    query: Value,
+    source: Value,
+    destination: Value,
+    address: Value,
+    socket_address: Value,
+    port_value: Value,
+    parsed_path: Value,
+    parsed_query: Value,
+    parsed_body: Value,
+    truncated_body: Value,
+    version: Value,
+    /// `{"encoding": "protojson", "ext_authz": "v3"}`
+    version_value: Value,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        let s = Value::from;
+        let mut version = Object::new();
+        version.insert(s("encoding"), s("protojson"));
+        version.insert(s("ext_authz"), s("v3"));
+        Self {
+            attributes: s("attributes"),
+            request: s("request"),
+            http: s("http"),
+            method: s("method"),
+            path: s("path"),
+            host: s("host"),
+            scheme: s("scheme"),
+            headers: s("headers"),
+            id: s("id"),
+            protocol: s("protocol"),
+            query: s("query"),
+            source: s("source"),
+            destination: s("destination"),
+            address: s("address"),
+            socket_address: s("socketAddress"),
+            port_value: s("portValue"),
+            parsed_path: s("parsed_path"),
+            parsed_query: s("parsed_query"),
+            parsed_body: s("parsed_body"),
+            truncated_body: s("truncated_body"),
+            version: s("version"),
+            version_value: version.into_value(),
+        }
+    }
+}
+
+impl Builder {
+    /// The input document of one request.
+    pub fn build(&self, parts: &RequestParts) -> Value {
+        let mut joined: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
+        for (name, value) in &parts.headers {
+            joined
+                .entry(name.as_str())
+                .and_modify(|all| {
+                    let all = all.to_mut();
+                    all.push(',');
+                    all.push_str(value);
+                })
+                .or_insert(Cow::Borrowed(value.as_str()));
+        }
+        let text = |name: &str| joined.get(name).map_or("", |v| v.as_ref());
+        let path = text(":path");
+        let (path_only, query) = path.split_once('?').unwrap_or((path, ""));
+        let path_only = path_only.split_once('#').map_or(path_only, |(p, _)| p);
+        let k = |key: &Value| key.clone();
+        let mut http = Object::new();
+        http.insert(k(&self.method), Value::from(text(":method")));
+        http.insert(k(&self.path), Value::from(path));
+        http.insert(k(&self.host), Value::from(text(":authority")));
+        http.insert(k(&self.scheme), Value::from(text(":scheme")));
+        if let Some(id) = joined.get("x-request-id") {
+            http.insert(k(&self.id), Value::from(id.as_ref()));
+        }
+        if let Some(protocol) = &parts.protocol {
+            http.insert(k(&self.protocol), Value::from(protocol.as_str()));
+        }
+        if !query.is_empty() {
+            http.insert(k(&self.query), Value::from(query));
+        }
+        let (parsed_path, parsed_query) = (parsed_path(path_only), parsed_query(query));
+        let mut headers = Object::new();
+        for (name, value) in joined {
+            headers.insert(Value::from(name), Value::from(value.as_ref()));
+        }
+        http.insert(k(&self.headers), headers.into_value());
+        let mut request = Object::new();
+        request.insert(k(&self.http), http.into_value());
+        let mut attributes = Object::new();
+        attributes.insert(k(&self.request), request.into_value());
+        if let Some(addr) = parts.source.as_deref().and_then(|a| self.socket(a)) {
+            attributes.insert(k(&self.source), addr);
+        }
+        if let Some(addr) = parts.destination.as_deref().and_then(|a| self.socket(a)) {
+            attributes.insert(k(&self.destination), addr);
+        }
+        let mut doc = Object::new();
+        doc.insert(k(&self.attributes), attributes.into_value());
+        doc.insert(k(&self.parsed_path), parsed_path);
+        doc.insert(k(&self.parsed_query), parsed_query);
+        doc.insert(k(&self.parsed_body), Value::Null);
+        doc.insert(k(&self.truncated_body), Value::Bool(false));
+        doc.insert(k(&self.version), self.version_value.clone());
+        doc.into_value()
+    }
+
+    /// `{"address": {"socketAddress": {"address": ip, "portValue": port}}}`
+    /// from Envoy's `ip:port` (`[v6]:port` for IPv6).
+    fn socket(&self, text: &str) -> Option<Value> {
+        let (ip, port) = text.rsplit_once(':')?;
+        let ip = ip.trim_start_matches('[').trim_end_matches(']');
+        let port: u64 = port.parse().ok()?;
+        let mut socket = Object::new();
+        socket.insert(self.address.clone(), Value::from(ip));
+        socket.insert(self.port_value.clone(), Value::from(port));
+        let mut address = Object::new();
+        address.insert(self.socket_address.clone(), socket.into_value());
+        let mut outer = Object::new();
+        outer.insert(self.address.clone(), address.into_value());
+        Some(outer.into_value())
+    }
 }
 
 /// The path split at `/` after the leading slashes, each segment
 /// percent-decoded: `/a/b%20c` is `["a", "b c"]`, `/` is `[""]` (as Go's
 /// `strings.Split` gives opa-envoy-plugin).
 pub fn parsed_path(path: &str) -> Value {
-    path.trim_start_matches('/')
-        .split('/')
-        .map(|s| Value::String(percent_decode(s, false)))
-        .collect()
+    Value::from(
+        path.trim_start_matches('/')
+            .split('/')
+            .map(|s| Value::from(percent_decode(s, false)))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// The query as a map from name to the list of its values, decoded as Go's
 /// `url.ParseQuery` does (`+` is a space).
 pub fn parsed_query(query: &str) -> Value {
-    let mut out: Map<String, Value> = Map::new();
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let entry = out
-            .entry(percent_decode(k, true))
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(values) = entry {
-            values.push(Value::String(percent_decode(v, true)));
-        }
+        out.entry(percent_decode(k, true))
+            .or_default()
+            .push(Value::from(percent_decode(v, true)));
     }
-    Value::Object(out)
+    let mut object = Object::new();
+    for (k, v) in out {
+        object.insert(Value::from(k), Value::from(v));
+    }
+    object.into_value()
 }
 
 /// Percent-decoding; malformed escapes are kept as they are.

@@ -30,6 +30,7 @@
 pub mod authz;
 pub mod config;
 pub mod input;
+pub mod memo;
 pub mod metrics;
 pub mod response;
 
@@ -112,7 +113,7 @@ impl RootContext for Root {
         Some(Box::new(Request {
             authz: Rc::clone(&self.authz),
             metrics: self.metrics,
-            response_headers: Vec::new(),
+            allowed: None,
         }))
     }
 }
@@ -120,8 +121,8 @@ impl RootContext for Root {
 struct Request {
     authz: Shared,
     metrics: Metrics,
-    /// `response_headers_to_add` of an allowing decision.
-    response_headers: Headers,
+    /// The allowing decision, for its `response_headers_to_add`.
+    allowed: Option<Rc<Decision>>,
 }
 
 impl Context for Request {}
@@ -134,7 +135,11 @@ impl Request {
             headers: self
                 .get_http_request_headers()
                 .into_iter()
-                .map(|(n, v)| (n.to_ascii_lowercase(), v))
+                .map(|(mut n, v)| {
+                    // Envoy already gives lowercase names; this costs no copy.
+                    n.make_ascii_lowercase();
+                    (n, v)
+                })
                 .collect(),
             source: source
                 .then(|| self.text_property(vec!["source", "address"]))
@@ -164,22 +169,32 @@ impl Request {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    fn allow(&mut self, decision: Decision) -> Action {
+    fn allow(&mut self, decision: Rc<Decision>, parts: &RequestParts) -> Action {
         self.metrics.incr(Counter::Allowed);
         for name in &decision.request_headers_to_remove {
-            self.set_http_request_header(name, None);
+            // Every host call is a crossing; a header the request does not
+            // carry needs none.
+            if parts
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                self.set_http_request_header(name, None);
+            }
         }
-        let mut set = Vec::new();
+        let mut set: Vec<&str> = Vec::new();
         for (name, value) in &decision.headers {
             // The first value replaces the header, further ones append.
-            if set.contains(name) {
+            if set.contains(&name.as_str()) {
                 self.add_http_request_header(name, value);
             } else {
                 self.set_http_request_header(name, Some(value));
-                set.push(name.clone());
+                set.push(name);
             }
         }
-        self.response_headers = decision.response_headers_to_add;
+        if !decision.response_headers_to_add.is_empty() {
+            self.allowed = Some(decision);
+        }
         Action::Continue
     }
 
@@ -223,7 +238,7 @@ impl HttpContext for Request {
             Counter::CacheMisses
         });
         match outcome.decision {
-            Ok(decision) if decision.allowed => self.allow(decision),
+            Ok(decision) if decision.allowed => self.allow(decision, &parts),
             Ok(decision) => {
                 self.metrics.incr(Counter::Denied);
                 let status = decision.http_status.unwrap_or(deny_status);
@@ -242,8 +257,10 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        for (name, value) in std::mem::take(&mut self.response_headers) {
-            self.add_http_response_header(&name, &value);
+        if let Some(decision) = self.allowed.take() {
+            for (name, value) in &decision.response_headers_to_add {
+                self.add_http_response_header(name, value);
+            }
         }
         Action::Continue
     }
