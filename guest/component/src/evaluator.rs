@@ -47,6 +47,10 @@ impl GuestEngine for EngineResource {
         self.0.borrow_mut().clear_data();
     }
 
+    fn data(&self) -> Result<String, Error> {
+        Ok(self.0.borrow().data_json()?)
+    }
+
     fn eval_rule(&self, rule: String, input: String) -> Result<Option<String>, Error> {
         Ok(self.0.borrow_mut().eval_rule(&rule, &input)?)
     }

@@ -102,6 +102,11 @@ impl Engine {
         Ok(())
     }
 
+    /// The data document (base documents only) as compact JSON.
+    pub fn data_json(&self) -> Result<String> {
+        to_json(&self.rego.get_data())
+    }
+
     /// Replaces the data document with a JSON object.
     pub fn replace_data(&mut self, json: &str) -> Result<()> {
         let value = self.limits.parse("data", json)?;

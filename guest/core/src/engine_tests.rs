@@ -60,7 +60,13 @@ fn data_add_merge_replace_clear() {
             .as_deref(),
         Some("true")
     );
+    // The base document only, merged: what a host replays in one call.
+    assert_eq!(
+        e.data_json().unwrap(),
+        r#"{"admins":{"ops":true,"root":true}}"#
+    );
     e.replace_data(r#"{"admins": {"ops": true}}"#).unwrap();
+    assert_eq!(e.data_json().unwrap(), r#"{"admins":{"ops":true}}"#);
     assert_eq!(
         e.eval_rule("data.authz.allow", r#"{"user":"root"}"#)
             .unwrap()
