@@ -140,9 +140,9 @@ def main() -> None:
         ("cache set: `PolicyCache.set_sync`",
          lambda: cache.set_sync("alice", "read", "doc", decision, CONTEXT)),
         ("raw lean call `cache.get` (no key, no JSON)",
-         lambda: abi.cache_get(cache._handle, key, 1)),
+         lambda: abi.cache_get(cache._handles[0], key, 1)),
         ("same via wasmtime-py public `Func.__call__`",
-         lambda: get_func(store, cache._resource, key, 1)),
+         lambda: get_func(store, cache._resources[0], key, 1)),
     ]
     print(f"sark_policy call latency, {datetime.date.today().isoformat()}, {machine()}")
     print(f"Python {platform.python_version()}, wasmtime {version('wasmtime')}, n={n} per row\n")

@@ -94,14 +94,14 @@ def bare_call(engine: Any, inputs: list[Any]) -> Callable[[], object]:
 
     def one(text: bytes) -> object:
         q = fn.q
-        q[1] = engine._handle
+        q[1] = engine._handles[0]
         q[5] = len(rule)
         q[6] = id(rule) + at
         q[9] = len(text)
         q[10] = id(text) + at
         return call(*fn.cargs)
 
-    abi.eval_rule(engine._handle, RULE, texts[0])  # compiled, deadline armed
+    abi.eval_rule(engine._handles[0], RULE, texts[0])  # compiled, deadline armed
     return cycle(one, texts)
 
 

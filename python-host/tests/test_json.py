@@ -93,7 +93,7 @@ def test_engine_answers_decode_as_json_decodes_them() -> None:
         rng.random() * 10.0 ** rng.randint(-300, 300) for _ in range(200)]
     # (DOCS[0] is None: no input document for evaluate.)
     for doc in [*DOCS[1:], floats, {"f": floats[:50], "n": list(range(-5, 5))}]:
-        raw = e._sandbox.abi.eval_rule(e._handle, "data.t.v", json.dumps(doc))
+        raw = e._sandbox.abi.eval_rule(e._handles[0], "data.t.v", json.dumps(doc))
         if raw is not None:
             assert same(e.evaluate("data.t.v", doc), json.loads(raw)), doc
     # Input json writes (behind a space) reaches the engine as before.

@@ -283,6 +283,8 @@ SIGNATURES: Final[dict[str, tuple[str, str, str, tuple[int, ...], Lift | None]]]
     "engine.replace-data": (_EV, "[method]engine.replace-data",
         "(self: borrow, json: string) -> result<_, error>", (BORROW, STR), _result(None)),
     "engine.clear-data": (_EV, "[method]engine.clear-data", "(self: borrow)", (BORROW,), None),
+    "engine.data": (_EV, "[method]engine.data",
+        "(self: borrow) -> result<string, error>", (BORROW,), _result(_string)),
     "engine.eval-rule": (_EV, "[method]engine.eval-rule",
         "(self: borrow, rule: string, input: string) -> result<option<string>, error>",
         (BORROW, STR, STR), _result(_option(_string))),

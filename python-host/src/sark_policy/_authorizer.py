@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, Final
 
 from wasmtime.component import ResourceAny
 
@@ -16,14 +17,24 @@ from ._engine import PolicyEngine
 from ._errors import OtherPolicyError
 from ._json import UNDEFINED, context_text, loads
 from ._metrics import Metrics, prometheus_text
+from ._sandbox import Sandbox
 from ._ttl import Clock, Sensitivity, TtlPolicy, to_ms
 
 __all__ = ["Authorizer", "Decision"]
 
-_KEY_MEMO = 65536
+_KEY_MEMO = 65536  # keys remembered before the memo starts over
 
 # (rule, user, action, resource, context JSON)
 Memo = tuple[str, str, str, str, bytes | str]
+
+
+class _Busy(enum.Enum):
+    """What a probe that would have to wait for its instance returns."""
+
+    BUSY = enum.auto()
+
+
+_BUSY: Final = _Busy.BUSY
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +84,18 @@ def _decision(value: Any, cached: bool, latency_ms: float, key: str) -> Decision
 
 class Authorizer:
     """Decides requests with a rule of a `PolicyEngine`, caching each
-    decision in a cache that lives in the engine's instance: key, lookup,
+    decision in a cache that lives in the engine's instances: key, lookup,
     evaluation on a miss and store happen in one call into the component.
     Requests seen before are answered with one cache lookup (see `decide`).
 
     The input the rule sees is `{"user", "action", "resource", "context"}`.
     Decisions are cached per rule and engine revision, so a policy or data
     change never serves a stale one. Errors are raised (`PolicyError`
-    subclasses) and never cached. Thread-safe (the engine's lock). After a
-    trap the cache starts empty.
+    subclasses) and never cached. Thread-safe. With an engine pool of N
+    instances the cache is sharded: each instance holds the decisions of
+    the requests that hash to it (`max_size / N` of them, rounded up), so
+    the same request always meets the same cache, and N threads decide in
+    parallel. After a trap the trapped instance's cache starts empty.
     """
 
     def __init__(
@@ -95,30 +109,40 @@ class Authorizer:
         clock: Clock = time.monotonic,
     ) -> None:
         """An authorizer deciding with `rule` (e.g. `data.authz.allow`) and
-        a cache of `max_size` entries; TTLs as in `TtlPolicy`. Raises
-        `LimitExceededError` when `max_size` is 0."""
+        a cache of `max_size` entries over the engine's pool; TTLs as in
+        `TtlPolicy`. Raises `LimitExceededError` when `max_size` is 0."""
         self.engine = engine
         self.rule = rule
         self.max_size = max_size
         self.ttl = TtlPolicy(ttl_seconds, use_optimized_ttl)
         self._clock = clock
-        self._sandbox = engine._sandbox
-        self._metrics = Metrics()
-        # memo -> (generation, revision, key, key as UTF-8)
-        self._keys: dict[Memo, tuple[int, int, str, bytes]] = {}
-        self._resource: ResourceAny
-        self._handle = 0
+        self._pool = pool = engine._pool
+        self._sandboxes = pool.sandboxes
+        n = pool.size
+        self._capacity = -(-max_size // n)
+        # Per instance, indexed by `Sandbox.index`: each records under its
+        # own lock.
+        self._metrics = [Metrics() for _ in range(n)]
+        self._resources: list[ResourceAny | None] = [None] * n
+        self._handles = [0] * n
+        # The engine's lists, updated in place.
+        self._engines = engine._handles
+        self._revisions = engine._revisions
+        # memo -> (instance, generation, revision, key, key as UTF-8)
+        self._keys: dict[Memo, tuple[int, int, int, str, bytes]] = {}
         self._closed = False
-        with self._sandbox.loading() as abi:
-            self._create(abi)
-        self._sandbox.on_recycle(self._rebuild)
+        for sandbox in pool.sandboxes:
+            with sandbox.loading() as abi:
+                self._create(sandbox, abi)
+        pool.on_recycle(self._rebuild)
 
-    def _create(self, abi: Bindings) -> None:
-        self._resource = abi.new_cache(self.max_size)
-        self._handle = abi.handle(self._resource)
+    def _create(self, sandbox: Sandbox, abi: Bindings) -> None:
+        i = sandbox.index
+        self._resources[i] = resource = abi.new_cache(self._capacity)
+        self._handles[i] = abi.handle(resource)
 
-    def _rebuild(self, replay: bool) -> None:
-        self._create(self._sandbox.abi)
+    def _rebuild(self, sandbox: Sandbox, replay: bool) -> None:
+        self._create(sandbox, sandbox.abi)
 
     def decide(
         self,
@@ -138,14 +162,14 @@ class Authorizer:
         One crossing: a request decided before is looked up in the cache
         under the key the component returned for it (valid while the engine
         revision is unchanged); any other takes one `authorizer.decide` call
-        (key, lookup, evaluation on a miss, store). Raises
-        `InvalidJsonError`, `NotFoundError`, `EvaluationError`,
-        `LimitExceededError`, or after a trap `PolicyTimeoutError` /
-        `SandboxTrapError`."""
+        (key, lookup, evaluation on a miss, store) on the instance its
+        request hashes to. Raises `InvalidJsonError`, `NotFoundError`,
+        `EvaluationError`, `LimitExceededError`, or after a trap
+        `PolicyTimeoutError` / `SandboxTrapError`."""
         start = perf_counter()
         memo = (rule or self.rule, user, action, resource, context_text(context))
-        hit = self._probe(memo, start)
-        if hit is not None:
+        hit = self._probe(memo, start, True)
+        if isinstance(hit, Decision):
             return hit
         return self._decide(memo, context, sensitivity, ttl_seconds, start)
 
@@ -163,40 +187,45 @@ class Authorizer:
             raise OtherPolicyError("the authorizer is closed")
         rule, user, action, resource, ctx = memo
         now_ms, expires_ms = self.ttl.window(self._clock(), sensitivity, ttl_seconds)
-        sandbox = self._sandbox
+        i = self._pool.shard_for(memo)
+        sandbox = self._sandboxes[i]
         with sandbox.lock:
             try:
                 raw, cached, key = sandbox.abi.decide(
-                    self.engine._handle, self._handle, rule, user, action, resource, ctx,
+                    self._engines[i], self._handles[i], rule, user, action, resource, ctx,
                     now_ms, expires_ms)
             except Trapped as t:
                 sandbox.fail(t)
             value = UNDEFINED if raw is None else loads(raw)
             latency = perf_counter() - start
-            self._metrics.record(cached, latency)
+            self._metrics[i].record(cached, latency)
             # Remember the key only when the decision was stored: probing
             # for one never cached (TTL 0) would cost a second crossing.
             if expires_ms > now_ms:
                 if len(self._keys) >= _KEY_MEMO:
                     self._keys.clear()
-                self._keys[memo] = (sandbox.generation, self.engine._revision, key,
+                self._keys[memo] = (i, sandbox.generation, self._revisions[i], key,
                                     key.encode())
         return _decision(value, cached, latency * 1000, key)
 
-    def _probe(self, memo: Memo, start: float) -> Decision | None:
-        """The cached decision for a request decided before, read inline
-        with one cache lookup; None when unknown, stale or not cached."""
+    def _probe(self, memo: Memo, start: float, wait: bool) -> Decision | _Busy | None:
+        """The cached decision for a request decided before, read with one
+        cache lookup; None when unknown, stale or not cached. Without
+        `wait`, `_BUSY` when the request's instance is busy."""
         known = self._keys.get(memo)
         if known is None:
             return None
-        generation, revision, key, key_utf8 = known
-        sandbox = self._sandbox
-        with sandbox.lock:
-            if (generation != sandbox.generation or revision != self.engine._revision
+        i, generation, revision, key, key_utf8 = known
+        sandbox = self._sandboxes[i]
+        lock = sandbox.lock
+        if not lock.acquire(wait):
+            return _BUSY
+        try:
+            if (generation != sandbox.generation or revision != self._revisions[i]
                     or self._closed):
                 return None
             try:
-                raw = sandbox.abi.cache_get(self._handle, key_utf8, to_ms(self._clock()))
+                raw = sandbox.abi.cache_get(self._handles[i], key_utf8, to_ms(self._clock()))
             except Trapped as t:
                 sandbox.fail(t)
             if raw is None:
@@ -204,8 +233,24 @@ class Authorizer:
             # An undefined decision is cached as the empty string.
             value = loads(raw) if raw else UNDEFINED
             latency = perf_counter() - start
-            self._metrics.record(True, latency)
+            self._metrics[i].record(True, latency)
+        finally:
+            lock.release()
         return _decision(value, True, latency * 1000, key)
+
+    def _decide_after_wait(
+        self,
+        memo: Memo,
+        context: Mapping[str, Any] | None,
+        sensitivity: Sensitivity | str | None,
+        ttl_seconds: float | None,
+        start: float,
+    ) -> Decision:
+        """`decide` for a memo whose instance was busy: waits for it."""
+        hit = self._probe(memo, start, True)
+        if isinstance(hit, Decision):
+            return hit
+        return self._decide(memo, context, sensitivity, ttl_seconds, start)
 
     async def decide_async(
         self,
@@ -218,76 +263,96 @@ class Authorizer:
         rule: str | None = None,
         ttl_seconds: float | None = None,
     ) -> Decision:
-        """`decide` for the event loop. A request decided before and still
-        cached is answered inline (one cache lookup, microseconds); anything
-        that may evaluate runs in a worker thread, since evaluation can take
-        up to the deadline. Raises as `decide`."""
+        """`decide` for the event loop, which it never blocks: a request
+        decided before and still cached is answered inline (one cache
+        lookup, microseconds) when its instance is free; anything that may
+        evaluate, or would wait for an instance busy with another call (an
+        evaluation, a policy or data change), runs in a worker thread.
+        Raises as `decide`."""
         start = perf_counter()
         memo = (rule or self.rule, user, action, resource, context_text(context))
-        hit = self._probe(memo, start)
-        if hit is not None:
-            return hit
-        return await asyncio.to_thread(
-            self._decide, memo, context, sensitivity, ttl_seconds, start)
+        hit = self._probe(memo, start, False)
+        if hit is None:
+            return await asyncio.to_thread(
+                self._decide, memo, context, sensitivity, ttl_seconds, start)
+        if hit is _BUSY:
+            return await asyncio.to_thread(
+                self._decide_after_wait, memo, context, sensitivity, ttl_seconds, start)
+        return hit
 
     # -- cache housekeeping and metrics -----------------------------------------
 
+    def _each(self, name: str, *args: Any) -> list[Any]:
+        """Calls the cache function `name` in every instance, in turn."""
+        return [
+            s.call(lambda abi: abi.call(name, self._handles[s.index], *args))
+            for s in self._sandboxes
+        ]
+
     def clear(self) -> None:
         """Drops every cached decision."""
-        self._sandbox.call(lambda abi: abi.call("cache.clear", self._handle))
+        self._each("cache.clear")
 
     def size(self) -> int:
         """Cached decisions held, live or not yet cleaned up."""
-        size: int = self._sandbox.call(lambda abi: abi.call("cache.size", self._handle))
-        return size
+        return sum(self._each("cache.size"))
 
     def cleanup_expired(self) -> int:
         """Removes the decisions expired by now; returns how many."""
-        now_ms = to_ms(self._clock())
-        removed: int = self._sandbox.call(
-            lambda abi: abi.call("cache.cleanup-expired", self._handle, now_ms))
-        return removed
+        return sum(self._each("cache.cleanup-expired", to_ms(self._clock())))
+
+    def _snapshot(self) -> tuple[dict[str, Any], Metrics, int]:
+        """The decision metrics merged over the instances, the merged
+        recorder, and the entries held."""
+        copies, evictions, entries = [], 0, 0
+        for s in self._sandboxes:
+            with s.lock:
+                stats = s.call(lambda abi: abi.call("cache.stats", self._handles[s.index]))
+                copies.append(self._metrics[s.index].copy())
+            evictions += stats[2]
+            entries += stats[4]
+        merged = Metrics.combined(copies)
+        snapshot = merged.snapshot(evictions=evictions, recycles=self._pool.recycles,
+                                   timeouts=self._pool.timeouts)
+        return snapshot, merged, entries
 
     def get_metrics(self) -> dict[str, Any]:
-        """Metrics in `PolicyCache.get_metrics`'s shape, counting decisions:
-        a hit is a decision served from the cache, a miss one evaluated;
-        plus the engine's evaluation metrics (`rvm_evaluations`,
-        `interpreter_evaluations`, `rvm_programs_compiled`, `rvm_fallbacks`:
-        see `PolicyEngine.get_metrics`), which count every evaluation of the
+        """Metrics in `PolicyCache.get_metrics`'s shape, counting decisions
+        over every instance: a hit is a decision served from the cache, a
+        miss one evaluated; plus the engine's evaluation metrics
+        (`rvm_evaluations`, `interpreter_evaluations`,
+        `rvm_programs_compiled`, `rvm_fallbacks`: see
+        `PolicyEngine.get_metrics`), which count every evaluation of the
         engine and which `reset_metrics` leaves alone."""
-        stats = self._sandbox.call(lambda abi: abi.call("cache.stats", self._handle))
+        metrics = self._snapshot()[0]
         engine = self.engine.get_metrics()
-        with self._sandbox.lock:
-            metrics = self._metrics.snapshot(
-                evictions=stats[2], recycles=self._sandbox.recycles,
-                timeouts=self._sandbox.timeouts)
         metrics.update((k, v) for k, v in engine.items() if k not in metrics)
         return metrics
 
     def reset_metrics(self) -> None:
         """Zeroes the decision metrics, including the component's cache
         counters (not the engine's evaluation counters)."""
-        with self._sandbox.lock:
-            self._metrics.reset(self._sandbox.recycles, self._sandbox.timeouts)
-            self._sandbox.call(lambda abi: abi.call("cache.reset-stats", self._handle))
+        for s in self._sandboxes:
+            with s.lock:
+                self._metrics[s.index].reset(s.recycles, s.timeouts)
+                s.call(lambda abi: abi.call("cache.reset-stats", self._handles[s.index]))
 
     def prometheus(self, prefix: str = "sark_policy_decisions") -> str:
         """The metrics in Prometheus text format: the decision metrics under
         `prefix`, then the engine's evaluation metrics (see
         `PolicyEngine.prometheus`)."""
-        stats = self._sandbox.call(lambda abi: abi.call("cache.stats", self._handle))
+        snapshot, merged, entries = self._snapshot()
         engine = self.engine.prometheus()
-        with self._sandbox.lock:
-            snapshot = self._metrics.snapshot(
-                evictions=stats[2], recycles=self._sandbox.recycles,
-                timeouts=self._sandbox.timeouts)
-            return prometheus_text(self._metrics, prefix, snapshot, entries=stats[4]) + engine
+        return prometheus_text(merged, prefix, snapshot, entries=entries) + engine
 
     def close(self) -> None:
-        """Drops the decision cache in the guest (the engine stays usable);
+        """Drops the decision caches in the guest (the engine stays usable);
         `decide` then raises `OtherPolicyError`."""
-        with self._sandbox.lock:
+        with self._pool.locked_all() as sandboxes:
             if not self._closed:
                 self._closed = True
-                self._sandbox.forget(self._rebuild)
-                self._sandbox.call(lambda abi: abi.drop(self._resource))
+                self._pool.forget(self._rebuild)
+                for s in sandboxes:
+                    resource = self._resources[s.index]
+                    if resource is not None:
+                        s.call(lambda abi: abi.drop(resource))

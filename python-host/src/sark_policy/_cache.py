@@ -3,18 +3,20 @@ component's decision cache in its own sandboxed instance."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeVar
 
 from wasmtime.component import ResourceAny
 
 from ._abi import Bindings, Trapped
 from ._json import context_text, dumps, loads_exact
 from ._metrics import Metrics, prometheus_text
+from ._pool import Pool
 from ._runtime import runtime
 from ._sandbox import Sandbox, SandboxLimits
 from ._ttl import DEFAULT_SENSITIVITY_TTLS, Clock, Sensitivity, TtlPolicy, to_ms
@@ -23,6 +25,12 @@ __all__ = ["PolicyCache", "get_policy_cache", "is_available"]
 
 _log = logging.getLogger("sark_policy")
 _KEY_MEMO = 65536  # keys remembered before the memo starts over
+T = TypeVar("T")
+
+# (user, action, resource, context JSON)
+Memo = tuple[str, str, str, bytes]
+# A request's memo, its instance, and its key as UTF-8 when known.
+Target = tuple[Memo, int, bytes | None]
 
 
 class PolicyCache:
@@ -31,14 +39,18 @@ class PolicyCache:
 
     The async methods (`get`, `set`, ...) are the seed's; each has a sync
     twin ending in `_sync` for code without an event loop. The async ones
-    run inline: a cache call takes microseconds, less than a thread hop.
+    run inline when the instance they need is free (a cache call takes
+    microseconds, less than a thread hop) and in a worker thread when it
+    is busy with another thread's call, so the event loop never waits.
 
     Like the seed, the cache API never raises: a failure is logged on the
     `sark_policy` logger and the call returns a safe default (None, False,
     0). A disabled cache (`enabled=False`) misses every `get` and stores
-    nothing. Thread-safe: calls are serialised by the sandbox lock. If the
-    instance ever traps it is replaced and the cached entries are lost
-    (counted in `recycles`).
+    nothing. Thread-safe. With `pool_size` N > 1 the entries are sharded
+    over N instances by request (each holds `max_size / N` of them,
+    rounded up, with its own LRU), so N threads use the cache in parallel.
+    If an instance ever traps it is replaced and its cached entries are
+    lost (counted in `recycles`).
 
     Keys are the seed format `policy:decision:{user_id}:{action}:{resource}:
     {context_hash}` built by the component (`cache_key`), and memoised, since
@@ -60,60 +72,139 @@ class PolicyCache:
         *,
         clock: Clock = time.monotonic,
         limits: SandboxLimits | None = None,
+        pool_size: int = 1,
     ) -> None:
         """A cache of at most `max_size` entries (default 10000) whose
         entries live `ttl_seconds` (default 300) unless a sensitivity or an
-        explicit TTL says otherwise. `clock` returns seconds (default
-        `time.monotonic`); tests pass a fake one. Raises `FileNotFoundError`
-        when the package has no component, `LimitExceededError` for a
-        capacity over 2**32 - 1."""
+        explicit TTL says otherwise, in `pool_size` instances (default 1:
+        one exact LRU, one instance's memory). `clock` returns seconds
+        (default `time.monotonic`); tests pass a fake one. Raises
+        `FileNotFoundError` when the package has no component,
+        `LimitExceededError` for a capacity over 2**32 - 1, `ValueError` for
+        a `pool_size` below 1."""
         self.max_size = max_size or self.DEFAULT_MAX_SIZE
         self.ttl_seconds = ttl_seconds or self.DEFAULT_TTL_SECONDS
         self.enabled = enabled
         self.use_optimized_ttl = use_optimized_ttl
         self._ttl = TtlPolicy(self.ttl_seconds, use_optimized_ttl, self.OPTIMIZED_TTL)
         self._clock = clock
-        self._metrics = Metrics()
-        # (user, action, resource, context JSON) -> key as UTF-8
-        self._keys: dict[tuple[str, str, str, bytes], bytes] = {}
-        self._sandbox = Sandbox(limits)
-        self._resource: ResourceAny
-        self._handle = 0
-        with self._sandbox.loading() as abi:
-            self._create(abi)
-        self._sandbox.on_recycle(self._rebuild)
+        self._pool = pool = Pool(pool_size, limits)
+        self._sandboxes = pool.sandboxes
+        self._sandbox = pool.first
+        n = pool.size
+        self._capacity = -(-self.max_size // n)
+        # Per instance, indexed by `Sandbox.index`.
+        self._metrics = [Metrics() for _ in range(n)]
+        self._resources: list[ResourceAny | None] = [None] * n
+        self._handles = [0] * n
+        # memo -> (instance, key as UTF-8)
+        self._keys: dict[Memo, tuple[int, bytes]] = {}
+        for sandbox in pool.sandboxes:
+            with sandbox.loading() as abi:
+                self._create(sandbox, abi)
+        pool.on_recycle(self._rebuild)
 
-    def _create(self, abi: Bindings) -> None:
-        self._resource = abi.new_cache(self.max_size)
-        self._handle = abi.handle(self._resource)
+    def _create(self, sandbox: Sandbox, abi: Bindings) -> None:
+        i = sandbox.index
+        self._resources[i] = resource = abi.new_cache(self._capacity)
+        self._handles[i] = abi.handle(resource)
 
-    def _rebuild(self, replay: bool) -> None:
-        self._create(self._sandbox.abi)
+    def _rebuild(self, sandbox: Sandbox, replay: bool) -> None:
+        self._create(sandbox, sandbox.abi)
 
-    def _key(self, abi: Bindings, user: str, action: str, resource: str,
-             context: Mapping[str, Any] | None) -> bytes:
-        """The key of a request as UTF-8, memoised. Raises
-        `InvalidJsonError`, or `Trapped`."""
+    def _target(self, user: str, action: str, resource: str,
+                context: Mapping[str, Any] | None) -> Target:
+        """A request's memo, instance and key (if known). Raises
+        `InvalidJsonError`."""
         memo = (user, action, resource, context_text(context))
-        key = self._keys.get(memo)
+        known = self._keys.get(memo)
+        if known is not None:
+            return memo, known[0], known[1]
+        return memo, self._pool.shard_for(memo), None
+
+    def _key(self, abi: Bindings, target: Target) -> bytes:
+        """The key of a request as UTF-8, built and memoised if unknown.
+        Raises `InvalidJsonError`, or `Trapped`."""
+        memo, i, key = target
         if key is None:
             key = abi.cache_key(*memo).encode()
             if len(self._keys) >= _KEY_MEMO:
                 self._keys.clear()
-            self._keys[memo] = key
+            self._keys[memo] = (i, key)
         return key
+
+    def _on(self, i: int, op: Callable[[Bindings], T]) -> T:
+        """Runs `op` on instance `i` under its lock; a trap recycles it."""
+        sandbox = self._sandboxes[i]
+        with sandbox.lock:
+            try:
+                return op(sandbox.abi)
+            except Trapped as t:
+                sandbox.fail(t)
+
+    def _each(self, name: str, *args: Any) -> list[Any]:
+        """Calls the cache function `name` in every instance, in turn."""
+        return [
+            s.call(lambda abi: abi.call(name, self._handles[s.index], *args))
+            for s in self._sandboxes
+        ]
+
+    async def _inline_or_thread(self, i: int | None, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` inline when instance `i` (every instance for None) is
+        free, else in a worker thread, so the event loop never waits for a
+        lock."""
+        if i is None:
+            if self._pool.try_lock_all():
+                try:
+                    return fn(*args)
+                finally:
+                    self._pool.unlock_all()
+        else:
+            lock = self._sandboxes[i].lock
+            if lock.acquire(blocking=False):
+                try:
+                    return fn(*args)
+                finally:
+                    lock.release()
+        return await asyncio.to_thread(fn, *args)
 
     def cache_key(
         self, user_id: str, action: str, resource: str, context: Mapping[str, Any] | None = None
     ) -> str:
         """The seed-format key of a request, built by the component. Raises
         `InvalidJsonError` for a context that is not JSON."""
-        sandbox = self._sandbox
+        target = self._target(user_id, action, resource, context)
+        return self._on(target[1], lambda abi: self._key(abi, target)).decode()
+
+    # -- the operations on one request, raising ----------------------------------
+
+    def _get(self, target: Target, start: float) -> Any:
+        i = target[1]
+        sandbox = self._sandboxes[i]
         with sandbox.lock:
             try:
-                return self._key(sandbox.abi, user_id, action, resource, context).decode()
+                key = self._key(sandbox.abi, target)
+                raw = sandbox.abi.cache_get(self._handles[i], key, to_ms(self._clock()))
             except Trapped as t:
                 sandbox.fail(t)
+            value = None if raw is None else loads_exact(raw)
+            self._metrics[i].record(raw is not None, perf_counter() - start)
+        return value
+
+    def _set(self, target: Target, value: bytes, window: tuple[int, int]) -> bool:
+        def op(abi: Bindings) -> bool:
+            abi.cache_set(self._handles[target[1]], self._key(abi, target), value, *window)
+            return True
+
+        return self._on(target[1], op)
+
+    def _delete(self, target: Target) -> bool:
+        def op(abi: Bindings) -> bool:
+            key = self._key(abi, target)
+            deleted: bool = abi.call("cache.delete", self._handles[target[1]], key)
+            return deleted
+
+        return self._on(target[1], op)
 
     # -- the seed's operations, sync -------------------------------------------
 
@@ -132,16 +223,7 @@ class PolicyCache:
             return None
         start = perf_counter()
         try:
-            sandbox = self._sandbox
-            with sandbox.lock:
-                try:
-                    key = self._key(sandbox.abi, user_id, action, resource, context)
-                    raw = sandbox.abi.cache_get(self._handle, key, to_ms(self._clock()))
-                except Trapped as t:
-                    sandbox.fail(t)
-                value = None if raw is None else loads_exact(raw)
-                self._metrics.record(raw is not None, perf_counter() - start)
-            return value
+            return self._get(self._target(user_id, action, resource, context), start)
         except Exception as e:
             _log.warning("policy cache get failed: %s", e)
             return None
@@ -164,15 +246,8 @@ class PolicyCache:
             return False
         try:
             value = dumps(decision, "decision")
-            now_ms, expires_ms = self._ttl.window(self._clock(), sensitivity, ttl_seconds)
-            sandbox = self._sandbox
-            with sandbox.lock:
-                try:
-                    key = self._key(sandbox.abi, user_id, action, resource, context)
-                    sandbox.abi.cache_set(self._handle, key, value, now_ms, expires_ms)
-                except Trapped as t:
-                    sandbox.fail(t)
-            return True
+            window = self._ttl.window(self._clock(), sensitivity, ttl_seconds)
+            return self._set(self._target(user_id, action, resource, context), value, window)
         except Exception as e:
             _log.warning("policy cache set failed: %s", e)
             return False
@@ -187,13 +262,7 @@ class PolicyCache:
         """Removes a cached decision; True when there was one (live or
         expired), False otherwise or on error."""
         try:
-
-            def op(abi: Bindings) -> bool:
-                key = self._key(abi, user_id, action, resource, context)
-                deleted: bool = abi.call("cache.delete", self._handle, key)
-                return deleted
-
-            return self._sandbox.call(op)
+            return self._delete(self._target(user_id, action, resource, context))
         except Exception as e:
             _log.warning("policy cache delete failed: %s", e)
             return False
@@ -201,7 +270,7 @@ class PolicyCache:
     def clear_sync(self) -> bool:
         """Removes every entry; True, or False on error. Metrics are kept."""
         try:
-            self._sandbox.call(lambda abi: abi.call("cache.clear", self._handle))
+            self._each("cache.clear")
             return True
         except Exception as e:
             _log.warning("policy cache clear failed: %s", e)
@@ -210,8 +279,7 @@ class PolicyCache:
     def size_sync(self) -> int:
         """Entries held, live or not yet cleaned up; 0 on error."""
         try:
-            size: int = self._sandbox.call(lambda abi: abi.call("cache.size", self._handle))
-            return size
+            return sum(self._each("cache.size"))
         except Exception as e:
             _log.warning("policy cache size failed: %s", e)
             return 0
@@ -220,14 +288,13 @@ class PolicyCache:
         """Removes the entries expired by now and returns how many; 0 on
         error."""
         try:
-            now_ms = to_ms(self._clock())
-            removed: int = self._sandbox.call(
-                lambda abi: abi.call("cache.cleanup-expired", self._handle, now_ms)
-            )
-            return removed
+            return sum(self._each("cache.cleanup-expired", to_ms(self._clock())))
         except Exception as e:
             _log.warning("policy cache cleanup failed: %s", e)
             return 0
+
+    def _health_target(self) -> Target:
+        return self._target("_system_", "health_check", "_health_check_", None)
 
     def health_check_sync(self) -> bool:
         """True when a probe entry can be stored, read back and removed (not
@@ -235,21 +302,23 @@ class PolicyCache:
         disabled); False otherwise."""
         probe = {"status": "ok"}
         try:
+            target = self._health_target()
+            handle = self._handles[target[1]]
 
             def op(abi: Bindings) -> bool:
-                key = self._key(abi, "_system_", "health_check", "_health_check_", None)
+                key = self._key(abi, target)
                 now_ms = to_ms(self._clock())
-                abi.cache_set(self._handle, key, dumps(probe), now_ms, now_ms + 1000)
-                raw = abi.cache_get(self._handle, key, now_ms)
-                abi.call("cache.delete", self._handle, key)
+                abi.cache_set(handle, key, dumps(probe), now_ms, now_ms + 1000)
+                raw = abi.cache_get(handle, key, now_ms)
+                abi.call("cache.delete", handle, key)
                 return raw is not None and loads_exact(raw) == probe
 
-            return self._sandbox.call(op)
+            return self._on(target[1], op)
         except Exception as e:
             _log.error("policy cache health check failed: %s", e)
             return False
 
-    # -- the seed's operations, async (inline: no thread hop) ------------------
+    # -- the seed's operations, async (inline when the instance is free) -------
 
     async def get(
         self,
@@ -260,7 +329,15 @@ class PolicyCache:
         sensitivity: Sensitivity | str | None = None,
     ) -> Any:
         """Async `get_sync`."""
-        return self.get_sync(user_id, action, resource, context, sensitivity)
+        if not self.enabled:
+            return None
+        start = perf_counter()
+        try:
+            target = self._target(user_id, action, resource, context)
+            return await self._inline_or_thread(target[1], self._get, target, start)
+        except Exception as e:
+            _log.warning("policy cache get failed: %s", e)
+            return None
 
     async def set(
         self,
@@ -273,7 +350,16 @@ class PolicyCache:
         sensitivity: Sensitivity | str | None = None,
     ) -> bool:
         """Async `set_sync`."""
-        return self.set_sync(user_id, action, resource, decision, context, ttl_seconds, sensitivity)
+        if not self.enabled:
+            return False
+        try:
+            value = dumps(decision, "decision")
+            window = self._ttl.window(self._clock(), sensitivity, ttl_seconds)
+            target = self._target(user_id, action, resource, context)
+            return await self._inline_or_thread(target[1], self._set, target, value, window)
+        except Exception as e:
+            _log.warning("policy cache set failed: %s", e)
+            return False
 
     async def delete(
         self,
@@ -283,75 +369,84 @@ class PolicyCache:
         context: Mapping[str, Any] | None = None,
     ) -> bool:
         """Async `delete_sync`."""
-        return self.delete_sync(user_id, action, resource, context)
+        try:
+            target = self._target(user_id, action, resource, context)
+            return await self._inline_or_thread(target[1], self._delete, target)
+        except Exception as e:
+            _log.warning("policy cache delete failed: %s", e)
+            return False
 
     async def clear(self) -> bool:
         """Async `clear_sync`."""
-        return self.clear_sync()
+        return await self._inline_or_thread(None, self.clear_sync)
 
     async def size(self) -> int:
         """Async `size_sync`."""
-        return self.size_sync()
+        return await self._inline_or_thread(None, self.size_sync)
 
     async def cleanup_expired(self) -> int:
         """Async `cleanup_expired_sync`."""
-        return self.cleanup_expired_sync()
+        return await self._inline_or_thread(None, self.cleanup_expired_sync)
 
     async def health_check(self) -> bool:
         """Async `health_check_sync`."""
-        return self.health_check_sync()
+        i = self._health_target()[1]  # no context: nothing to fail
+        return await self._inline_or_thread(i, self.health_check_sync)
 
     # -- metrics ------------------------------------------------------------------
 
-    def _stats(self) -> tuple[int, ...]:
-        try:
-            stats: tuple[int, ...] = self._sandbox.call(
-                lambda abi: abi.call("cache.stats", self._handle)
-            )
-            return stats
-        except Exception as e:
-            _log.warning("policy cache stats failed: %s", e)
-            return (0, 0, 0, 0, 0, 0)
+    def _snapshot(self) -> tuple[dict[str, Any], Metrics, int]:
+        """The metrics merged over the instances, the merged recorder, and
+        the entries held (stats of an instance that fails count as 0)."""
+        copies, evictions, entries = [], 0, 0
+        for s in self._sandboxes:
+            with s.lock:
+                try:
+                    stats = s.call(lambda abi: abi.call("cache.stats", self._handles[s.index]))
+                    evictions += stats[2]
+                    entries += stats[4]
+                except Exception as e:
+                    _log.warning("policy cache stats failed: %s", e)
+                copies.append(self._metrics[s.index].copy())
+        merged = Metrics.combined(copies)
+        snapshot = merged.snapshot(evictions=evictions, recycles=self._pool.recycles,
+                                   timeouts=self._pool.timeouts)
+        return snapshot, merged, entries
 
     def get_metrics(self) -> dict[str, Any]:
         """The seed's metrics dict (`hits`, `misses`, `total_requests`,
         `evictions`, `hit_rate`, `miss_rate`, `avg_cache_latency_ms`) plus
-        `p50/p95/p99_latency_ms`, `recycles` and `timeouts`. Hits and misses
-        count `get` calls; latencies are those of `get` as seen from Python;
-        evictions are the component's count of live entries dropped for
-        room (since the last recycle)."""
-        stats = self._stats()
-        with self._sandbox.lock:
-            return self._metrics.snapshot(
-                evictions=stats[2], recycles=self._sandbox.recycles, timeouts=self._sandbox.timeouts
-            )
+        `p50/p95/p99_latency_ms`, `recycles` and `timeouts`, over every
+        instance. Hits and misses count `get` calls; latencies are those of
+        `get` as seen from Python; evictions are the component's count of
+        live entries dropped for room (since the last recycle)."""
+        return self._snapshot()[0]
 
     def reset_metrics(self) -> None:
         """Zeroes every metric, including the component's counters."""
-        with self._sandbox.lock:
-            self._metrics.reset(self._sandbox.recycles, self._sandbox.timeouts)
-            try:
-                self._sandbox.call(lambda abi: abi.call("cache.reset-stats", self._handle))
-            except Exception as e:
-                _log.warning("policy cache reset-stats failed: %s", e)
+        for s in self._sandboxes:
+            with s.lock:
+                self._metrics[s.index].reset(s.recycles, s.timeouts)
+                try:
+                    s.call(lambda abi: abi.call("cache.reset-stats", self._handles[s.index]))
+                except Exception as e:
+                    _log.warning("policy cache reset-stats failed: %s", e)
 
     def prometheus(self, prefix: str = "sark_policy_cache") -> str:
         """The metrics in Prometheus text format (counters, an `entries`
         gauge and a latency summary in seconds)."""
-        stats = self._stats()
-        with self._sandbox.lock:
-            snapshot = self._metrics.snapshot(
-                evictions=stats[2], recycles=self._sandbox.recycles, timeouts=self._sandbox.timeouts
-            )
-            return prometheus_text(self._metrics, prefix, snapshot, entries=stats[4])
+        snapshot, merged, entries = self._snapshot()
+        return prometheus_text(merged, prefix, snapshot, entries=entries)
 
     def close(self) -> None:
-        """Drops the cache in the guest and frees its instance; later calls
+        """Drops the cache in the guest and frees its instances; later calls
         raise `OtherPolicyError` (the cache API returns its defaults). Idempotent."""
-        with self._sandbox.lock:
-            if not self._sandbox.closed:
-                self._sandbox.abi.drop(self._resource)
-                self._sandbox.close()
+        with self._pool.locked_all() as sandboxes:
+            for sandbox in sandboxes:
+                resource = self._resources[sandbox.index]
+                if not sandbox.closed and resource is not None:
+                    sandbox.abi.drop(resource)
+                    sandbox.close()
 
 
 _instance: PolicyCache | None = None

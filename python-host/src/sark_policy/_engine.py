@@ -1,21 +1,28 @@
-"""`PolicyEngine`: Rego policies and data in a sandboxed instance."""
+"""`PolicyEngine`: Rego policies and data in a pool of sandboxed instances."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from wasmtime.component import ResourceAny
 
 from ._abi import Bindings, Trapped
+from ._errors import PolicyError
+from ._journal import Journal
 from ._json import UNDEFINED, data_text, dumps, loads
 from ._metrics import prometheus_eval_text
-from ._rvm import U64_MAX, EvalOptions, eval_metrics
+from ._pool import Pool
+from ._rvm import U64_MAX, EvalOptions, merge_eval_metrics
 from ._sandbox import Sandbox, SandboxLimits
 
 __all__ = ["PolicyEngine", "DocumentLimits"]
+
+_log = logging.getLogger("sark_policy")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,28 +34,27 @@ class DocumentLimits:
     max_bytes: int
 
 
-@dataclass
-class _Journal:
-    """The successful changes, enough to rebuild the engine after a
-    recycle: policies by name (a later add replaces an earlier one, a
-    remove forgets it), data changes since the last replace or clear, and
-    the strict flag. Policy order does not matter: a module set compiles as
-    a whole and regorus resolves references at evaluation."""
-
-    policies: dict[str, str] = field(default_factory=dict)
-    data: list[tuple[str, str | bytes]] = field(default_factory=list)
-    strict: bool = False
-
-
 class PolicyEngine:
-    """A Rego engine in its own sandboxed WebAssembly instance.
+    """A Rego engine in a pool of sandboxed WebAssembly instances that hold
+    the same policies and data.
 
-    Thread-safe: calls are serialised by the sandbox lock. Every failed call
-    leaves policies, data and revision as they were. After a trap or a
-    timeout (`SandboxTrapError`, `PolicyTimeoutError`) the instance is
-    replaced by a fresh one into which the engine's journal of successful
-    changes is replayed, so the next call sees the same policies, data,
-    strict setting and evaluation options (the `revision` number changes).
+    `pool_size` instances (default 1): each instance runs one call at a
+    time, so N threads evaluate in parallel on one engine only with a pool
+    of N (wasm calls release the GIL). Each instance holds its own copy of
+    the policies and data, and every change is made in each, so memory and
+    the cost of a change grow with the pool; the default of 1 keeps both as
+    with a single instance (as the Rust host's `shards`, whose default is 1
+    too). An `Authorizer` shards its decision cache over the same instances.
+
+    Thread-safe. A change (policies, data, settings) holds every instance's
+    lock while it is made: the first instance decides (if it refuses,
+    nothing changed anywhere), then the others follow, so no call ever sees
+    a change in one instance and not in another. Every failed call leaves
+    policies, data and revision as they were. After a trap or a timeout
+    (`SandboxTrapError`, `PolicyTimeoutError`) the instance is replaced by
+    a fresh one into which the engine's journal of successful changes is
+    replayed, so the next call sees the same policies, data, strict setting
+    and evaluation options.
 
     Rules run on regorus's RVM, compiled once per rule and revision, or on
     its interpreter where the RVM cannot give OPA's answer (`get_metrics`
@@ -64,62 +70,101 @@ class PolicyEngine:
         strict_builtin_errors: bool = False,
         interpreter_only: bool = False,
         max_instructions: int | None = None,
+        pool_size: int = 1,
     ) -> None:
-        """Creates an empty engine. Raises `FileNotFoundError` when the
-        package has no component, `ValueError` for a `max_instructions`
-        outside 0..2**64-1."""
+        """Creates an empty engine of `pool_size` instances. Raises
+        `FileNotFoundError` when the package has no component, `ValueError`
+        for a `max_instructions` outside 0..2**64-1 or a `pool_size` below
+        1."""
         self._options = (interpreter_only, _budget(max_instructions))
-        self._sandbox = Sandbox(limits)
-        self._journal = _Journal()
-        self._resource: ResourceAny
-        self._handle = 0
-        self._revision = 0
+        self._pool = Pool(pool_size, limits)
+        self._sandbox = self._pool.first  # the instance that decides changes
+        self._journal = Journal()
+        n = self._pool.size
+        # Per instance, indexed by `Sandbox.index`.
+        self._resources: list[ResourceAny | None] = [None] * n
+        self._handles = [0] * n
+        self._revisions = [0] * n
         self._default_budget = 0
-        with self._sandbox.loading() as abi:
-            self._create(abi)
-        self._sandbox.on_recycle(self._rebuild)
+        for sandbox in self._pool.sandboxes:
+            with sandbox.loading() as abi:
+                self._create(sandbox, abi)
+        self._max_bytes = self.limits().max_bytes
+        self._pool.on_recycle(self._rebuild)
         if strict_builtin_errors:
             self.set_strict_builtin_errors(True)
 
-    def _create(self, abi: Bindings) -> None:
-        """A new engine resource with this engine's evaluation options
-        (which, unlike the journal, also survive a failed replay)."""
-        self._resource = abi.new_engine()
-        self._handle = abi.handle(self._resource)
-        self._revision = abi.call("engine.revision", self._handle)
-        self._default_budget = abi.call("engine.eval-options", self._handle)[1]
-        self._apply_options(abi)
+    @property
+    def pool_size(self) -> int:
+        """Instances in the pool."""
+        return self._pool.size
 
-    def _apply_options(self, abi: Bindings) -> None:
+    def _create(self, sandbox: Sandbox, abi: Bindings) -> None:
+        """A new engine resource in `sandbox` with this engine's evaluation
+        options (which, unlike the journal, also survive a failed replay)."""
+        i = sandbox.index
+        self._resources[i] = resource = abi.new_engine()
+        self._handles[i] = handle = abi.handle(resource)
+        self._revisions[i] = abi.call("engine.revision", handle)
+        self._default_budget = abi.call("engine.eval-options", handle)[1]
+        self._apply_options(sandbox, abi)
+
+    def _apply_options(self, sandbox: Sandbox, abi: Bindings) -> None:
         interpreter_only, budget = self._options
-        abi.call("engine.set-eval-options", self._handle,
+        abi.call("engine.set-eval-options", self._handles[sandbox.index],
                  (interpreter_only, self._default_budget if budget is None else budget))
 
-    def _rebuild(self, replay: bool) -> None:
-        abi = self._sandbox.abi
-        self._create(abi)
-        if not replay:
-            self._journal = _Journal()
-            return
-        j = self._journal
-        if j.strict:
-            abi.call("engine.set-strict-builtin-errors", self._handle, True)
-        for name, source in j.policies.items():
-            abi.call("engine.add-policy", self._handle, name, source)
-        for op, text in j.data:
-            abi.call(op, self._handle, text)
-        self._revision = abi.call("engine.revision", self._handle)
+    def _rebuild(self, sandbox: Sandbox, replay: bool) -> None:
+        abi = sandbox.abi
+        self._create(sandbox, abi)
+        if replay:
+            i = sandbox.index
+            self._journal.replay(abi, self._handles[i])
+            self._revisions[i] = abi.call("engine.revision", self._handles[i])
 
-    def _change(self, name: str, *args: Any) -> Any:
-        """Calls a changing function under the load deadline and refreshes
-        the cached revision."""
+    def _send(self, sandbox: Sandbox, abi: Bindings, name: str, args: tuple[Any, ...]) -> Any:
+        """Makes one change in one instance and reads its new revision."""
+        handle = self._handles[sandbox.index]
+        result = abi.call(name, handle, *args)
+        self._revisions[sandbox.index] = abi.call("engine.revision", handle)
+        return result
 
-        def op(abi: Bindings) -> Any:
-            result = abi.call(name, self._handle, *args)
-            self._revision = abi.call("engine.revision", self._handle)
-            return result
+    def _change(self, name: str, *args: Any, record: Callable[[Journal], None]) -> Any:
+        """Makes a change in every instance under the load deadline, with
+        every lock held, and records it in the journal with `record`. The
+        first instance decides: what it raises is raised and nothing
+        changed. An instance that then fails (it should not: it holds the
+        same state as the first) is rebuilt from the updated journal."""
+        with self._pool.locked_all() as sandboxes:
+            first, *others = sandboxes
+            result = first.call(lambda abi: self._send(first, abi, name, args), load=True)
+            failed: list[tuple[Sandbox, Trapped | PolicyError]] = []
+            for sandbox in others:
+                with sandbox.loading() as abi:
+                    try:
+                        self._send(sandbox, abi, name, args)
+                    except (Trapped, PolicyError) as e:
+                        failed.append((sandbox, e))
+            record(self._journal)
+            for sandbox, why in failed:
+                if isinstance(why, Trapped):
+                    why = sandbox.absorb(why)  # counts it and rebuilds
+                else:
+                    sandbox.recycle()
+                _log.warning("instance %d failed %s that the first accepted (%s); rebuilt",
+                             sandbox.index, name, why)
+        return result
 
-        return self._sandbox.call(op, load=True)
+    def _on_any(self, op: Callable[[Sandbox, Bindings], T]) -> T:
+        """Runs `op` on any free instance (see `Pool.acquire_any`); a trap
+        recycles that instance and raises."""
+        sandbox = self._pool.acquire_any()
+        try:
+            return op(sandbox, sandbox.abi)
+        except Trapped as t:
+            sandbox.fail(t)
+        finally:
+            sandbox.lock.release()
 
     # -- policies -------------------------------------------------------------
 
@@ -127,26 +172,24 @@ class PolicyEngine:
         """Adds or replaces the Rego module `name` (a file name, used in error
         positions) and returns its package, e.g. `data.authz`. Raises
         `InvalidPolicyError` (with position) or `LimitExceededError`."""
-        with self._sandbox.lock:
-            package: str = self._change("engine.add-policy", name, source)
-            self._journal.policies.pop(name, None)
-            self._journal.policies[name] = source
+        package: str = self._change("engine.add-policy", name, source,
+                                    record=lambda j: j.add_policy(name, source))
         return package
 
     def remove_policy(self, name: str) -> None:
         """Removes the module `name`. Raises `NotFoundError`."""
-        with self._sandbox.lock:
-            self._change("engine.remove-policy", name)
-            del self._journal.policies[name]
+        self._change("engine.remove-policy", name, record=lambda j: j.remove_policy(name))
 
     def policies(self) -> list[str]:
         """Names of the modules held, sorted."""
-        names: list[str] = self._sandbox.call(lambda abi: abi.call("engine.policies", self._handle))
+        names: list[str] = self._on_any(
+            lambda s, abi: abi.call("engine.policies", self._handles[s.index]))
         return names
 
     def packages(self) -> list[str]:
         """Packages of the modules held (`data.<path>`), sorted, deduplicated."""
-        names: list[str] = self._sandbox.call(lambda abi: abi.call("engine.packages", self._handle))
+        names: list[str] = self._on_any(
+            lambda s, abi: abi.call("engine.packages", self._handles[s.index]))
         return names
 
     # -- data -----------------------------------------------------------------
@@ -157,30 +200,53 @@ class PolicyEngine:
         `EvaluationError` when it conflicts with existing data (the data is
         then unchanged)."""
         text = data_text(data)
-        with self._sandbox.lock:
-            self._change("engine.add-data", text)
-            self._journal.data.append(("engine.add-data", text))
+        with self._pool.locked_all():
+            self._change("engine.add-data", text, record=lambda j: j.add_data(text))
+            if self._journal.wants_compaction():
+                self._compact()
+
+    def _compact(self) -> None:
+        """Compacts the journal's data changes into the merged document
+        (see `Journal`). Call with every lock held; a failure only logs:
+        the journal is then left as it was."""
+        first = self._sandbox
+        with first.loading() as abi:
+            try:
+                document: str = abi.call("engine.data", self._handles[0])
+            except Trapped as t:
+                _log.warning("journal not compacted: %s", first.absorb(t))
+                return
+            except PolicyError as e:
+                _log.warning("journal not compacted: %s", e)
+                return
+        if not self._journal.compact(document, self._max_bytes):
+            _log.warning("journal not compacted: a top-level data entry is over %d bytes",
+                         self._max_bytes)
 
     def replace_data(self, data: Mapping[str, Any] | str) -> None:
         """Replaces the whole data document with a JSON object. Raises
         `InvalidJsonError` or `LimitExceededError`."""
         text = data_text(data)
-        with self._sandbox.lock:
-            self._change("engine.replace-data", text)
-            self._journal.data = [("engine.replace-data", text)]
+        self._change("engine.replace-data", text, record=lambda j: j.replace_data(text))
 
     def clear_data(self) -> None:
         """Empties the data document."""
-        with self._sandbox.lock:
-            self._change("engine.clear-data")
-            self._journal.data = []
+        self._change("engine.clear-data", record=Journal.clear_data)
+
+    def data(self) -> Any:
+        """The data document as Python: what `add_data` and `replace_data`
+        built (base documents only, no rule values). Raises
+        `OtherPolicyError` if the component cannot print it."""
+        text: str = self._on_any(lambda s, abi: abi.call("engine.data", self._handles[s.index]))
+        return loads(text)
 
     # -- evaluation -------------------------------------------------------------
 
     def evaluate(self, rule: str, input: Any = None) -> Any:
         """Evaluates `rule` (`data.authz.allow` or `authz/allow`) against
         `input` (any JSON-serializable value; None means no input document)
-        and returns its value as Python (`None` is JSON null).
+        and returns its value as Python (`None` is JSON null), on any free
+        instance of the pool.
 
         Returns `UNDEFINED` when the rule is undefined. Raises
         `InvalidJsonError`, `LimitExceededError`, `NotFoundError` (no such
@@ -188,12 +254,13 @@ class PolicyEngine:
         `SandboxTrapError`.
         """
         text = b"" if input is None else dumps(input, "input")
-        sandbox = self._sandbox
-        with sandbox.lock:
-            try:
-                raw = sandbox.abi.eval_rule(self._handle, rule, text)
-            except Trapped as t:
-                sandbox.fail(t)
+        sandbox = self._pool.acquire_any()
+        try:
+            raw = sandbox.abi.eval_rule(self._handles[sandbox.index], rule, text)
+        except Trapped as t:
+            sandbox.fail(t)
+        finally:
+            sandbox.lock.release()
         return UNDEFINED if raw is None else loads(raw)
 
     async def evaluate_async(self, rule: str, input: Any = None) -> Any:
@@ -207,9 +274,8 @@ class PolicyEngine:
         Raises as `evaluate` does (`EvaluationError` also for a query that
         does not parse)."""
         text = b"" if input is None else dumps(input, "input")
-        raw: str = self._sandbox.call(
-            lambda abi: abi.call("engine.eval-query", self._handle, query, text)
-        )
+        raw: str = self._on_any(
+            lambda s, abi: abi.call("engine.eval-query", self._handles[s.index], query, text))
         result: list[dict[str, Any]] = loads(raw)
         return result
 
@@ -223,43 +289,49 @@ class PolicyEngine:
         """When on, a builtin error (say `to_number("x")`) fails evaluation
         with `EvaluationError`; when off (the default, as in OPA) it makes
         the expression undefined. Changes the revision."""
-        with self._sandbox.lock:
-            self._change("engine.set-strict-builtin-errors", on)
-            self._journal.strict = on
+
+        def record(j: Journal) -> None:
+            j.strict = on
+
+        self._change("engine.set-strict-builtin-errors", on, record=record)
 
     def set_eval_options(
         self, *, interpreter_only: bool = False, max_instructions: int | None = None
     ) -> None:
-        """Sets how rules are evaluated from now on, also after a recycle:
-        `interpreter_only` runs every rule on the interpreter, never the RVM;
-        `max_instructions` is the RVM instruction budget of one evaluation
-        (None: the component's default), past which `evaluate` raises
-        `LimitExceededError`. Answers do not depend on the path, so the
-        revision does not change. Raises `ValueError` for a budget outside
-        0..2**64-1."""
+        """Sets how rules are evaluated from now on, in every instance, also
+        after a recycle: `interpreter_only` runs every rule on the
+        interpreter, never the RVM; `max_instructions` is the RVM
+        instruction budget of one evaluation (None: the component's
+        default), past which `evaluate` raises `LimitExceededError`.
+        Answers do not depend on the path, so the revision does not change.
+        Raises `ValueError` for a budget outside 0..2**64-1."""
         options = (interpreter_only, _budget(max_instructions))
-        with self._sandbox.lock:
+        with self._pool.locked_all() as sandboxes:
             self._options = options
-            self._sandbox.call(self._apply_options)
+            for sandbox in sandboxes:
+                sandbox.call(lambda abi: self._apply_options(sandbox, abi))
 
     def eval_options(self) -> EvalOptions:
         """The evaluation options in force, as the component reports them."""
-        interpreter_only, budget = self._sandbox.call(
-            lambda abi: abi.call("engine.eval-options", self._handle))
+        interpreter_only, budget = self._on_any(
+            lambda s, abi: abi.call("engine.eval-options", self._handles[s.index]))
         return EvalOptions(interpreter_only=interpreter_only, max_instructions=budget)
 
     def get_metrics(self) -> dict[str, Any]:
-        """Which path ran this engine's evaluations since its instance was
-        created (a recycle starts over): `rvm_evaluations`,
-        `interpreter_evaluations` (a dict reason -> count, reasons as in WIT:
-        `with-keyword`, `conflict`, ...), `rvm_programs_compiled`,
-        `rvm_fallbacks` (the rules of the current revision on the
-        interpreter: dicts `rule` / `reason` / `message`), plus `recycles`
-        and `timeouts`."""
-        raw = self._sandbox.call(lambda abi: abi.call("engine.eval-stats", self._handle))
-        metrics = eval_metrics(raw)
-        metrics["recycles"] = self._sandbox.recycles
-        metrics["timeouts"] = self._sandbox.timeouts
+        """Which path ran this engine's evaluations, summed over the pool's
+        instances since each was created (a recycle starts that instance
+        over): `rvm_evaluations`, `interpreter_evaluations` (a dict reason
+        -> count, reasons as in WIT: `with-keyword`, `conflict`, ...),
+        `rvm_programs_compiled`, `rvm_fallbacks` (the rules of the current
+        revision on the interpreter: dicts `rule` / `reason` / `message`),
+        plus `recycles` and `timeouts`."""
+        raws = [
+            s.call(lambda abi: abi.call("engine.eval-stats", self._handles[s.index]))
+            for s in self._pool.sandboxes
+        ]
+        metrics = merge_eval_metrics(raws)
+        metrics["recycles"] = self._pool.recycles
+        metrics["timeouts"] = self._pool.timeouts
         return metrics
 
     def prometheus(self) -> str:
@@ -279,31 +351,36 @@ class PolicyEngine:
     @property
     def revision(self) -> int:
         """A counter that changes on every successful policy or data change
-        (and on a recycle); decisions are cached per revision."""
-        return self._revision
+        (the first instance's; a recycle may change it); decisions are
+        cached per revision."""
+        return self._revisions[0]
 
     def limits(self) -> DocumentLimits:
         """The document limits the component enforces."""
-        depth, size = self._sandbox.call(lambda abi: abi.call("engine.limits", self._handle))
+        depth, size = self._on_any(
+            lambda s, abi: abi.call("engine.limits", self._handles[s.index]))
         return DocumentLimits(max_depth=depth, max_bytes=size)
 
     @property
     def recycles(self) -> int:
-        """How many times this engine's instance was replaced after a trap."""
-        return self._sandbox.recycles
+        """How many times an instance of this engine was replaced after a
+        trap (over the pool)."""
+        return self._pool.recycles
 
     @property
     def timeouts(self) -> int:
-        """How many calls into this engine's instance hit their deadline."""
-        return self._sandbox.timeouts
+        """How many calls into this engine's instances hit their deadline."""
+        return self._pool.timeouts
 
     def close(self) -> None:
-        """Drops the engine in the guest and frees its instance; later calls
+        """Drops the engine in the guest and frees its instances; later calls
         raise `OtherPolicyError`. Idempotent."""
-        with self._sandbox.lock:
-            if not self._sandbox.closed:
-                self._sandbox.abi.drop(self._resource)
-                self._sandbox.close()
+        with self._pool.locked_all() as sandboxes:
+            for sandbox in sandboxes:
+                resource = self._resources[sandbox.index]
+                if not sandbox.closed and resource is not None:
+                    sandbox.abi.drop(resource)
+                    sandbox.close()
 
     def __enter__(self) -> PolicyEngine:
         return self

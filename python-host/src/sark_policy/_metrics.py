@@ -2,7 +2,8 @@
 (also of the engine's evaluation paths, with the Rust host's names).
 
 Callers update a `Metrics` while holding the sandbox lock, so the counters
-need no lock of their own.
+need no lock of their own: a pool keeps one per instance and merges them
+(`Metrics.combined`) to report.
 """
 
 from __future__ import annotations
@@ -55,6 +56,28 @@ class Metrics:
         self.base_recycles = recycles
         self.base_timeouts = timeouts
 
+    def copy(self) -> Metrics:
+        """A snapshot of this recorder (take it under the lock)."""
+        return Metrics.combined([self])
+
+    @classmethod
+    def combined(cls, parts: list[Metrics]) -> Metrics:
+        """A recorder to report from (not to record into) holding the sums
+        of `parts` (per-instance recorders of a pool, each copied under its
+        lock) and the latest latencies of each, for percentiles over all of
+        them."""
+        m = cls()
+        latencies = array("d")
+        for p in parts:
+            m.misses += p.misses
+            m._n += p._n
+            m._total_s += p._total_s
+            m.base_recycles += p.base_recycles
+            m.base_timeouts += p.base_timeouts
+            latencies.extend(p._lat[: min(p._n, _WINDOW)])
+        m._lat = latencies  # for reading only: `record` needs a full window
+        return m
+
     @property
     def total_seconds(self) -> float:
         """Sum of all lookup latencies since creation or the last reset."""
@@ -77,7 +100,7 @@ class Metrics:
         """
         total = self.hits + self.misses
         hit_rate = self.hits / total * 100 if total else 0.0
-        ordered = sorted(self._lat[: min(self._n, _WINDOW)])
+        ordered = sorted(self._lat[: min(self._n, len(self._lat))])
         return {
             "hits": self.hits,
             "misses": self.misses,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EvalOptions", "U64_MAX", "eval_metrics"]
+__all__ = ["EvalOptions", "U64_MAX", "eval_metrics", "merge_eval_metrics"]
 
 U64_MAX = (1 << 64) - 1
 
@@ -59,3 +59,23 @@ def eval_metrics(raw: RawStats) -> dict[str, Any]:
             for rule, reason, message in seen
         ],
     }
+
+
+def merge_eval_metrics(raws: list[RawStats]) -> dict[str, Any]:
+    """`eval_metrics` over the instances of a pool: counters summed (reasons
+    in the order first seen), the fallback rules of every instance listed
+    once, sorted by rule (as the Rust host's `paths::merge`)."""
+    if len(raws) == 1:
+        return eval_metrics(raws[0])
+    interpreted: dict[str, int] = {}
+    fallbacks: set[tuple[str, str, str]] = set()
+    for _, reasons, _, rules in raws:
+        for reason, count in reasons:
+            interpreted[reason] = interpreted.get(reason, 0) + count
+        fallbacks.update(rules)
+    return eval_metrics((
+        sum(raw[0] for raw in raws),
+        list(interpreted.items()),
+        sum(raw[2] for raw in raws),
+        sorted(fallbacks),
+    ))

@@ -1,10 +1,10 @@
 """One sandboxed component instance: a store with no WASI capability, a
 memory cap, a per-call deadline, a lock, and recycling after a trap.
 
-Every `PolicyEngine` and `PolicyCache` owns one sandbox; an `Authorizer`
-shares its engine's. Calls into a sandbox are serialised by its lock (a
-wasmtime store is not thread-safe); the lock is released by the GIL-free
-FFI call only for other sandboxes, so N sandboxes run N calls in parallel.
+Every `PolicyEngine` and `PolicyCache` owns a pool of sandboxes (`Pool`);
+an `Authorizer` shares its engine's. Calls into a sandbox are serialised by
+its lock (a wasmtime store is not thread-safe); the FFI call releases the
+GIL, so N sandboxes run N calls in parallel.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ __all__ = ["Sandbox", "SandboxLimits"]
 
 _log = logging.getLogger("sark_policy")
 T = TypeVar("T")
+#: An owner's rebuild callback: `rebuild(sandbox, replay)`.
+Rebuild = Callable[["Sandbox", bool], None]
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,13 @@ class Sandbox:
     callback with `on_recycle`; after a trap the sandbox makes a fresh
     instance and calls them in order, under the load deadline. `abi` is the
     current instance's `Bindings`: read it only while holding `lock`.
+    `index` is the sandbox's place in its pool (owners keep per-instance
+    state in lists indexed by it).
     """
 
-    def __init__(self, limits: SandboxLimits | None = None) -> None:
+    def __init__(self, limits: SandboxLimits | None = None, index: int = 0) -> None:
         self.limits = limits or SandboxLimits()
+        self.index = index
         self.lock = threading.RLock()
         self.recycles = 0
         self.timeouts = 0
@@ -74,7 +79,7 @@ class Sandbox:
         # between its budget and two ticks after it.
         self._eval_ticks = self.limits.ticks(self.limits.deadline_ms) + 1
         self._load_ticks = self.limits.ticks(self.limits.load_deadline_ms) + 1
-        self._rebuilders: list[weakref.WeakMethod[Callable[[bool], None]]] = []
+        self._rebuilders: list[weakref.WeakMethod[Rebuild]] = []
         self.abi = self._instantiate()
 
     def _instantiate(self) -> Bindings:
@@ -91,12 +96,16 @@ class Sandbox:
         abi.ticks = self._eval_ticks
         return abi
 
-    def on_recycle(self, rebuild: Callable[[bool], None]) -> None:
+    def on_recycle(self, rebuild: Rebuild) -> None:
         """Calls the bound method `rebuild` (held weakly) after each recycle
-        with the lock held: `rebuild(True)` recreates the owner's resources
-        and replays its state; `rebuild(False)`, only if that trapped,
-        recreates them empty."""
-        self._rebuilders.append(weakref.WeakMethod(rebuild))
+        with the lock held: `rebuild(sandbox, True)` recreates the owner's
+        resources in `sandbox` and replays its state; `rebuild(sandbox,
+        False)`, only if that trapped, recreates them empty."""
+        with self.lock:
+            # Owners dropped without `close` leave dead references: drop
+            # them here too, so the list holds only live owners.
+            self._rebuilders = [ref for ref in self._rebuilders if ref() is not None]
+            self._rebuilders.append(weakref.WeakMethod(rebuild))
 
     @contextmanager
     def loading(self) -> Iterator[Bindings]:
@@ -122,6 +131,12 @@ class Sandbox:
     def fail(self, trapped: Trapped) -> NoReturn:
         """Classifies a trap, recycles the instance and raises the typed
         error. Call with the lock held."""
+        raise self.absorb(trapped)
+
+    def absorb(self, trapped: Trapped) -> SandboxTrapError:
+        """Classifies and counts a trap, recycles the instance and returns
+        the typed error (for the caller to raise or log). Call with the
+        lock held."""
         detail = trapped.message
         cause = detail.rsplit("Caused by:", 1)[-1].strip().splitlines()[-1:] or [detail]
         exc: SandboxTrapError
@@ -135,7 +150,7 @@ class Sandbox:
         else:
             exc = SandboxTrapError(f"instance trapped: {cause[0]}", detail)
         self.recycle()
-        raise exc
+        return exc
 
     def recycle(self) -> None:
         """Replaces the instance with a fresh one and lets the owners rebuild
@@ -152,16 +167,18 @@ class Sandbox:
                         for ref in self._rebuilders:
                             rebuild = ref()
                             if rebuild is not None:
-                                rebuild(replay)
+                                rebuild(self, replay)
                     break
                 except Trapped as t:
                     # Replaying changes that once succeeded should not trap;
                     # if it does, start again with empty resources rather
-                    # than leave handles into a dead instance.
-                    _log.error("replay after recycle trapped, state dropped: %s", t.message)
+                    # than leave handles into a dead instance (the owners
+                    # keep their journals: the next recycle replays them).
+                    _log.error("replay after recycle trapped, the instance starts empty: %s",
+                               t.message)
             _log.warning("sark_policy instance recycled (%d so far)", self.recycles)
 
-    def forget(self, rebuild: Callable[[bool], None]) -> None:
+    def forget(self, rebuild: Rebuild) -> None:
         """Stops calling `rebuild` after recycles."""
         self._rebuilders = [ref for ref in self._rebuilders if ref() not in (None, rebuild)]
 
