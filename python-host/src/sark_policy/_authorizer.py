@@ -26,6 +26,9 @@ _KEY_MEMO = 65536  # keys remembered before the memo starts over
 
 # (rule, user, action, resource, context JSON)
 Memo = tuple[str, str, str, str, bytes | str]
+# What the memo knows of a request: (instance, generation, revision, key,
+# key as UTF-8).
+Known = tuple[int, int, int, str, bytes]
 
 
 class _Busy(enum.Enum):
@@ -128,8 +131,7 @@ class Authorizer:
         # The engine's lists, updated in place.
         self._engines = engine._handles
         self._revisions = engine._revisions
-        # memo -> (instance, generation, revision, key, key as UTF-8)
-        self._keys: dict[Memo, tuple[int, int, int, str, bytes]] = {}
+        self._keys: dict[Memo, Known] = {}
         self._closed = False
         for sandbox in pool.sandboxes:
             with sandbox.loading() as abi:
@@ -168,9 +170,11 @@ class Authorizer:
         `PolicyTimeoutError` / `SandboxTrapError`."""
         start = perf_counter()
         memo = (rule or self.rule, user, action, resource, context_text(context))
-        hit = self._probe(memo, start, True)
-        if isinstance(hit, Decision):
-            return hit
+        known = self._keys.get(memo)
+        if known is not None:
+            hit = self._probe(memo, known, start, True)
+            if isinstance(hit, Decision):
+                return hit
         return self._decide(memo, context, sensitivity, ttl_seconds, start)
 
     def _decide(
@@ -208,13 +212,12 @@ class Authorizer:
                                     key.encode())
         return _decision(value, cached, latency * 1000, key)
 
-    def _probe(self, memo: Memo, start: float, wait: bool) -> Decision | _Busy | None:
-        """The cached decision for a request decided before, read with one
-        cache lookup; None when unknown, stale or not cached. Without
-        `wait`, `_BUSY` when the request's instance is busy."""
-        known = self._keys.get(memo)
-        if known is None:
-            return None
+    def _probe(self, memo: Memo, known: Known, start: float, wait: bool
+               ) -> Decision | _Busy | None:
+        """The cached decision for a request decided before (`known` is its
+        memo entry), read with one cache lookup; None when stale or not
+        cached. Without `wait`, `_BUSY` when the request's instance is
+        busy."""
         i, generation, revision, key, key_utf8 = known
         sandbox = self._sandboxes[i]
         lock = sandbox.lock
@@ -247,7 +250,8 @@ class Authorizer:
         start: float,
     ) -> Decision:
         """`decide` for a memo whose instance was busy: waits for it."""
-        hit = self._probe(memo, start, True)
+        known = self._keys.get(memo)
+        hit = None if known is None else self._probe(memo, known, start, True)
         if isinstance(hit, Decision):
             return hit
         return self._decide(memo, context, sensitivity, ttl_seconds, start)
@@ -265,20 +269,23 @@ class Authorizer:
     ) -> Decision:
         """`decide` for the event loop, which it never blocks: a request
         decided before and still cached is answered inline (one cache
-        lookup, microseconds) when its instance is free; anything that may
-        evaluate, or would wait for an instance busy with another call (an
-        evaluation, a policy or data change), runs in a worker thread.
-        Raises as `decide`."""
+        lookup, microseconds) when its instance is free; one that may
+        evaluate runs in a worker thread; one whose instance is busy with
+        another call (an evaluation, a policy or data change) is queued to
+        that instance's worker thread (see `Worker`). Raises as `decide`."""
         start = perf_counter()
         memo = (rule or self.rule, user, action, resource, context_text(context))
-        hit = self._probe(memo, start, False)
-        if hit is None:
-            return await asyncio.to_thread(
-                self._decide, memo, context, sensitivity, ttl_seconds, start)
-        if hit is _BUSY:
-            return await asyncio.to_thread(
-                self._decide_after_wait, memo, context, sensitivity, ttl_seconds, start)
-        return hit
+        known = self._keys.get(memo)
+        if known is not None:
+            hit = self._probe(memo, known, start, False)
+            if hit is _BUSY:
+                decision: Decision = await self._sandboxes[known[0]].worker.submit(
+                    self._decide_after_wait, memo, context, sensitivity, ttl_seconds, start)
+                return decision
+            if hit is not None:
+                return hit
+        return await asyncio.to_thread(
+            self._decide, memo, context, sensitivity, ttl_seconds, start)
 
     # -- cache housekeeping and metrics -----------------------------------------
 

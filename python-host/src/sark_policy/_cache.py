@@ -151,22 +151,23 @@ class PolicyCache:
 
     async def _inline_or_thread(self, i: int | None, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` inline when instance `i` (every instance for None) is
-        free, else in a worker thread, so the event loop never waits for a
-        lock."""
+        free, else in a thread (instance `i`'s worker, or any for None), so
+        the event loop never waits for a lock."""
         if i is None:
             if self._pool.try_lock_all():
                 try:
                     return fn(*args)
                 finally:
                     self._pool.unlock_all()
-        else:
-            lock = self._sandboxes[i].lock
-            if lock.acquire(blocking=False):
-                try:
-                    return fn(*args)
-                finally:
-                    lock.release()
-        return await asyncio.to_thread(fn, *args)
+            return await asyncio.to_thread(fn, *args)
+        sandbox = self._sandboxes[i]
+        if sandbox.lock.acquire(blocking=False):
+            try:
+                return fn(*args)
+            finally:
+                sandbox.lock.release()
+        result: T = await sandbox.worker.submit(fn, *args)
+        return result
 
     def cache_key(
         self, user_id: str, action: str, resource: str, context: Mapping[str, Any] | None = None

@@ -23,6 +23,7 @@ from wasmtime import Store, WasiConfig
 from ._abi import Bindings, Trapped
 from ._errors import OtherPolicyError, PolicyTimeoutError, SandboxMemoryError, SandboxTrapError
 from ._runtime import TICK_MS, runtime
+from ._worker import Worker
 
 __all__ = ["Sandbox", "SandboxLimits"]
 
@@ -69,6 +70,8 @@ class Sandbox:
         self.limits = limits or SandboxLimits()
         self.index = index
         self.lock = threading.RLock()
+        #: Runs async calls that found this instance busy (see `Worker`).
+        self.worker = Worker(self.lock)
         self.recycles = 0
         self.timeouts = 0
         self.generation = 0
