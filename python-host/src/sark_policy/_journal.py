@@ -46,6 +46,8 @@ class Journal:
     add_bytes: int = 0
     #: Bytes of the document at the head of `data` (0 for none).
     base_bytes: int = 0
+    #: Merges held before compacting (raised after a compaction fails).
+    limit: int = COMPACT_ADDS
 
     def add_policy(self, name: str, source: str) -> None:
         self.policies.pop(name, None)
@@ -60,30 +62,35 @@ class Journal:
         self.add_bytes += len(text)
 
     def replace_data(self, text: str | bytes) -> None:
-        self.data = [(_REPLACE, text)]
-        self.adds = self.add_bytes = 0
-        self.base_bytes = len(text)
+        self._restart([(_REPLACE, text)], len(text))
 
     def clear_data(self) -> None:
-        self.data = []
-        self.adds = self.add_bytes = self.base_bytes = 0
+        self._restart([], 0)
+
+    def _restart(self, data: list[tuple[str, str | bytes]], base_bytes: int) -> None:
+        self.data = data
+        self.adds = self.add_bytes = 0
+        self.base_bytes = base_bytes
+        self.limit = COMPACT_ADDS
 
     def wants_compaction(self) -> bool:
         """Whether the merges held call for `compact`."""
-        return self.adds > COMPACT_ADDS or self.add_bytes > self.base_bytes
+        return self.adds > self.limit or self.add_bytes > self.base_bytes
 
     def compact(self, document: str, max_bytes: int) -> bool:
         """Replaces the data changes with `document`, the merged data
         document: one replace, or, for a document over the component's
         `max_bytes`, a replace and merges of groups of its top-level keys,
         each within the limit. False (nothing changed) when one top-level
-        entry alone is over the limit."""
+        entry alone is over the limit: the journal then keeps its merges
+        (it cannot be replayed otherwise) and tries again only after they
+        doubled, in number or bytes, so the cost stays in proportion."""
         pieces = _pieces(document, max_bytes)
         if pieces is None:
+            self.limit = 2 * self.adds
+            self.base_bytes = max(self.base_bytes, len(document), self.add_bytes)
             return False
-        self.data = [(_REPLACE, pieces[0])] + [(_ADD, p) for p in pieces[1:]]
-        self.adds = self.add_bytes = 0
-        self.base_bytes = len(document)
+        self._restart([(_REPLACE, pieces[0])] + [(_ADD, p) for p in pieces[1:]], len(document))
         return True
 
     def replay(self, abi: Bindings, handle: int) -> None:
