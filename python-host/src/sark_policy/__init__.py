@@ -9,7 +9,8 @@ one WebAssembly component by wasmtime.
 
 Every call crosses into a sandboxed instance with no WASI capability, a
 memory cap and a deadline; a trap recycles the instance and raises a
-`SandboxTrapError`.
+`SandboxTrapError`. An engine or cache holds a pool of such instances
+(`pool_size`, default 1), so that N threads can use one engine at once.
 """
 
 from ._authorizer import Authorizer, Decision

@@ -1,0 +1,150 @@
+"""Throughput of one thread against two threads on ONE engine.
+
+For `PolicyEngine.evaluate` of the example policy (`examples/authz.rego`,
+`examples/data.json`, inputs from `examples/requests.jsonl`) and for
+`Authorizer.decide` misses (every request new: a context counter), on one
+`PolicyEngine(pool_size=2)`: calls per second of one thread, of two
+threads, and their ratio (the goal: 1.6x on 2 cores). The same two threads
+on a pool of 1 (one instance, one lock: what a single engine did before
+pools) are printed for reference. Configurations run interleaved, in
+rounds, each timed for `--seconds`; medians over the rounds. "CPU" is the
+process's CPU time over wall time while two threads ran on the pool of 2:
+below 2.0 the threads were waiting (for the GIL, or for a core another
+process held).
+
+    python bench/bench_threads.py [--rounds 5] [--seconds 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+from sark_policy import Authorizer, PolicyEngine
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+RULE = "data.authz.allow"
+
+
+def requests() -> list[dict[str, Any]]:
+    with open(EXAMPLES / "requests.jsonl") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def engine(pool_size: int) -> PolicyEngine:
+    e = PolicyEngine(pool_size=pool_size)
+    e.add_policy("authz.rego", (EXAMPLES / "authz.rego").read_text())
+    e.add_data((EXAMPLES / "data.json").read_text())
+    return e
+
+
+def rate(threads: int, make_call: Callable[[int], Callable[[], object]], seconds: float
+         ) -> tuple[float, float]:
+    """Calls per second of `threads` threads, each calling its own
+    `make_call(n)()` in a loop for `seconds`, and the cores the process
+    used meanwhile (CPU time / wall time)."""
+    calls = [make_call(n) for n in range(threads)]
+    counts = [0] * threads
+    barrier = threading.Barrier(threads + 1)
+    end = [0.0]
+
+    def body(n: int) -> None:
+        call, done = calls[n], 0
+        barrier.wait()
+        stop = end[0]
+        while time.perf_counter() < stop:
+            call()
+            done += 1
+        counts[n] = done
+
+    workers = [threading.Thread(target=body, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    end[0] = time.perf_counter() + seconds
+    cpu = time.process_time()
+    barrier.wait()
+    for w in workers:
+        w.join()
+    return sum(counts) / seconds, (time.process_time() - cpu) / seconds
+
+
+def evaluate_calls(e: PolicyEngine) -> Callable[[int], Callable[[], object]]:
+    inputs = [{k: r[k] for k in ("user", "action", "resource", "context")} for r in requests()]
+
+    def make(n: int) -> Callable[[], object]:
+        it = count(n)
+        return lambda: e.evaluate(RULE, inputs[next(it) % len(inputs)])
+
+    return make
+
+
+def miss_calls(e: PolicyEngine) -> Callable[[int], Callable[[], object]]:
+    a = Authorizer(e, RULE, max_size=100_000)
+    reqs = requests()
+    serial = count()  # shared: every request is new, so every decide evaluates
+
+    def make(n: int) -> Callable[[], object]:
+        def call() -> object:
+            i = next(serial)
+            r = reqs[i % len(reqs)]
+            d = a.decide(r["user"], r["action"], r["resource"], {**r["context"], "n": i})
+            assert not d.cached
+            return d
+
+        return call
+
+    return make
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores, load average {load}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    args = parser.parse_args()
+
+    print(f"# bench_threads, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"{machine()}; Python {platform.python_version()}, wasmtime {version('wasmtime')}")
+    print(f"{args.rounds} rounds of {args.seconds:g} s per configuration, interleaved\n")
+    print("| calls on one engine | 1 thread, pool 2 (/s) | 2 threads, pool 2 (/s) | ratio "
+          "| CPU | 2 threads, pool 1 (/s) | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, kind in (("evaluate", evaluate_calls), ("Authorizer.decide, misses", miss_calls)):
+        pooled, single = kind(engine(2)), kind(engine(1))
+        for make in (pooled, single):  # warm: programs compiled in every instance
+            rate(2, make, 0.2)
+        runs: dict[str, list[float]] = {"one": [], "two": [], "cpu": [], "single": []}
+        for _ in range(args.rounds):
+            runs["one"].append(rate(1, pooled, args.seconds)[0])
+            calls, cpu = rate(2, pooled, args.seconds)
+            runs["two"].append(calls)
+            runs["cpu"].append(cpu)
+            runs["single"].append(rate(2, single, args.seconds)[0])
+        one, two, cpu, ref = (statistics.median(runs[k]) for k in ("one", "two", "cpu", "single"))
+        print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {cpu:.2f} | {ref:,.0f} "
+              f"| {ref / one:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
