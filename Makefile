@@ -97,7 +97,14 @@ test-python: venv component
 	cd python-host && ../$(PY) -m pytest -q tests
 	cd python-host && ../$(PY) -m mypy --strict src/sark_policy
 
+## `cargo hakari` (crates.io cargo-hakari) keeps workspace-hack/ in step with
+## the dependencies: with it, every native cargo command in this file
+## resolves the same features, so wasmtime and regorus compile once per
+## clean clone instead of once per command.
 lint: rust-targets
+	command -v cargo-hakari >/dev/null || $(CARGO) install cargo-hakari --locked
+	$(CARGO) hakari generate --diff
+	$(CARGO) hakari manage-deps --dry-run
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p sark-policy-core -p sark-policy-component --target wasm32-wasip2 -- -D warnings
