@@ -24,7 +24,8 @@ pub struct Decision {
     pub value: Option<String>,
     /// True when served from the cache.
     pub cached: bool,
-    /// The key the decision is cached under.
+    /// The key the decision is cached under: the seed format with the
+    /// context's full SHA-256, scoped by rule, revision and field lengths.
     pub key: String,
 }
 
@@ -63,11 +64,13 @@ pub fn decide(
     expires_at_ms: u64,
 ) -> Result<Decision> {
     let ctx = parse_context(&engine.limits(), req.context)?;
+    // The full digest, not the seed's 16 digits: two contexts whose short
+    // hashes collide must never share a decision.
     let seed = keys::decision_key(
         req.user,
         req.action,
         req.resource,
-        &keys::context_hash(&ctx)?,
+        &keys::context_digest(&ctx)?,
     );
     let key = keys::scope(
         seed,

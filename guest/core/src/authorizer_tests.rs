@@ -140,3 +140,30 @@ fn zero_ttl_is_not_stored() {
     decide(&mut e, &mut c, "authz/allow", &r, 5, 5).unwrap();
     assert_eq!(c.len(), 0);
 }
+
+#[test]
+fn a_forced_short_hash_collision_never_shares_an_entry() {
+    // Display hashes of one hex digit: among 17 contexts two share it.
+    keys::truncate_display_hash_for_tests(1);
+    let (mut e, mut c) = setup();
+    let limits = e.limits();
+    let contexts: Vec<String> = (0..17).map(|i| format!(r#"{{"why": "w{i}"}}"#)).collect();
+    let mut by_seed = std::collections::HashMap::new();
+    let (a, b) = contexts
+        .iter()
+        .find_map(|ctx| {
+            let seed = cache_key(&limits, &req("alice", ctx)).unwrap();
+            by_seed.insert(seed, ctx).map(|earlier| (earlier, ctx))
+        })
+        .expect("17 contexts over 16 one-digit hashes collide");
+    let (ra, rb) = (req("alice", a), req("alice", b));
+    assert_eq!(cache_key(&limits, &ra).unwrap(), cache_key(&limits, &rb).unwrap());
+    let da = decide(&mut e, &mut c, "authz/reason", &ra, 0, 100).unwrap();
+    let db = decide(&mut e, &mut c, "authz/reason", &rb, 0, 100).unwrap();
+    keys::truncate_display_hash_for_tests(16);
+    assert!(!db.cached, "a colliding seed key must not be a hit");
+    assert_ne!(da.key, db.key);
+    assert_eq!(da.value, Some(format!("\"{}\"", &a[9..a.len() - 2])));
+    assert_eq!(db.value, Some(format!("\"{}\"", &b[9..b.len() - 2])));
+    assert_eq!(c.len(), 2);
+}

@@ -5,9 +5,13 @@
 //! JSON of the context: compact, object keys sorted bytewise, strings
 //! unescaped UTF-8, numbers as regorus prints them. One implementation serves
 //! every host, so a key built in Python equals the key built in Rust.
+//!
+//! Those 16 digits (64 bits) are for display and compatibility only: a
+//! caller who controls part of a context could find two contexts with one
+//! short hash in about 2^32 tries. The key a decision is cached under
+//! ([`scope`]) carries all 64 digits of the SHA-256.
 
 use crate::{Error, Result};
-use core::fmt::Write;
 use regorus::Value;
 use sha2::{Digest, Sha256};
 
@@ -17,26 +21,71 @@ pub fn canonical_json(value: &Value) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Other(format!("serializing context: {e}")))
 }
 
-/// First 16 hex digits of SHA-256 over `bytes`.
+/// Digits of the display hash: 16, or fewer under the test hook.
+const SHORT_DIGITS: usize = 16;
+
+/// First 16 hex digits of SHA-256 over `bytes` (the seed's display hash).
 pub fn short_hash(bytes: &[u8]) -> String {
+    let mut out = full_hash(bytes);
+    out.truncate(short_digits());
+    out
+}
+
+/// All 64 hex digits of SHA-256 over `bytes`.
+pub fn full_hash(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(16);
-    for b in digest.iter().take(8) {
-        let _ = write!(out, "{b:02x}");
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        for nibble in [b >> 4, b & 0xf] {
+            out.push(char::from(HEX[usize::from(nibble)]));
+        }
     }
     out
 }
 
-/// The seed's context hash of an already parsed context.
+/// The seed's context hash (16 digits) of an already parsed context.
 pub fn context_hash(context: &Value) -> Result<String> {
-    if context.as_object().is_ok_and(|o| o.is_empty()) {
-        return Ok(EMPTY_CONTEXT_HASH.to_owned());
-    }
-    Ok(short_hash(canonical_json(context)?.as_bytes()))
+    let mut hash = context_digest(context)?;
+    hash.truncate(short_digits());
+    Ok(hash)
 }
 
-/// `short_hash(b"{}")`, the hash of the commonest context.
-const EMPTY_CONTEXT_HASH: &str = "44136fa355b3678a";
+/// The full SHA-256 (64 hex digits) of a context's canonical JSON: what the
+/// scoped key carries.
+pub fn context_digest(context: &Value) -> Result<String> {
+    if context.as_object().is_ok_and(|o| o.is_empty()) {
+        return Ok(EMPTY_CONTEXT_DIGEST.to_owned());
+    }
+    Ok(full_hash(canonical_json(context)?.as_bytes()))
+}
+
+/// `full_hash(b"{}")`, the hash of the commonest context.
+const EMPTY_CONTEXT_DIGEST: &str =
+    "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+
+#[cfg(not(test))]
+const fn short_digits() -> usize {
+    SHORT_DIGITS
+}
+
+#[cfg(test)]
+std::thread_local! {
+    /// Test-only hook: display hashes of this many digits, to force two
+    /// contexts onto one seed key.
+    static TRUNCATE: core::cell::Cell<usize> = const { core::cell::Cell::new(SHORT_DIGITS) };
+}
+
+#[cfg(test)]
+fn short_digits() -> usize {
+    TRUNCATE.with(core::cell::Cell::get)
+}
+
+/// Test-only: display hashes of `digits` hex digits on this thread.
+#[cfg(test)]
+pub(crate) fn truncate_display_hash_for_tests(digits: usize) {
+    TRUNCATE.with(|t| t.set(digits.min(SHORT_DIGITS)));
+}
 
 /// The seed-format key.
 pub fn decision_key(user: &str, action: &str, resource: &str, context_hash: &str) -> String {
@@ -56,9 +105,9 @@ pub fn decision_key(user: &str, action: &str, resource: &str, context_hash: &str
 
 const PREFIX: &str = "policy:decision:";
 
-/// The key the authorizer stores a decision under: the seed key followed by
-/// the rule, the engine revision and the byte lengths of user, action and
-/// resource.
+/// The key the authorizer stores a decision under: the seed key built with
+/// the full context digest ([`context_digest`]), followed by the rule, the
+/// engine revision and the byte lengths of user, action and resource.
 ///
 /// The seed format alone is ambiguous when a field holds `:` (user `a:b`,
 /// action `c` and user `a`, action `b:c` give one key), which would let one
@@ -134,7 +183,13 @@ mod tests {
     fn hash_is_sha256_of_the_canonical_text() {
         // sha256("{}") = 44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a
         assert_eq!(hash_of(" { } "), "44136fa355b3678a");
-        assert_eq!(short_hash(b"{}"), EMPTY_CONTEXT_HASH);
+        assert_eq!(short_hash(b"{}"), "44136fa355b3678a");
+        assert_eq!(full_hash(b"{}"), EMPTY_CONTEXT_DIGEST);
+        let v = Value::from_json_str(r#"{"a": 1}"#).unwrap();
+        let full = context_digest(&v).unwrap();
+        assert_eq!(full.len(), 64);
+        assert_eq!(full, full_hash(br#"{"a":1}"#));
+        assert!(full.starts_with(&context_hash(&v).unwrap()));
         let v = Value::from_json_str(r#"{"b": 1, "a": "x"}"#).unwrap();
         assert_eq!(canonical_json(&v).unwrap(), r#"{"a":"x","b":1}"#);
     }

@@ -193,7 +193,7 @@ impl Authz {
         text.push('}');
         let hash = self
             .hashes
-            .get_or_insert_with(&text, || Rc::from(keys::short_hash(text.as_bytes())));
+            .get_or_insert_with(&text, || Rc::from(keys::full_hash(text.as_bytes())));
         let seed = keys::decision_key("envoy", &action, &resource, &hash);
         keys::scoped_key(
             &seed,
