@@ -84,6 +84,23 @@ impl Authorizer {
         &self.rule
     }
 
+    /// How many shards (instances, each with its own cache) decide.
+    pub fn shards(&self) -> usize {
+        self.pool.shards().len()
+    }
+
+    /// The shard that decides `req`, in `0..shards()`: fixed by its user,
+    /// action and resource for the life of the engine, so one key always
+    /// meets one cache.
+    ///
+    /// Decisions on different shards never wait for each other; decisions
+    /// on one shard take turns. Threads that each own a set of shards and
+    /// are fed only requests for those never wait at all (the CLI's
+    /// `decide --threads` works this way).
+    pub fn shard(&self, req: &Request<'_>) -> usize {
+        self.pool.shard_for((req.user, req.action, req.resource))
+    }
+
     /// The cached decision for `req`, or a fresh evaluation cached with the
     /// TTL the runtime's policy gives `req`. Errors are never cached.
     ///
@@ -95,8 +112,7 @@ impl Authorizer {
         let shared = &self.pool.shared;
         let now = shared.clock.now_ms_at(started);
         let expires = shared.ttl.expires_at_ms(now, req.sensitivity, req.ttl);
-        let shard = self.pool.shard_for((req.user, req.action, req.resource));
-        self.pool.with_shard(shard, |sandbox, rec| {
+        self.pool.with_shard(self.shard(req), |sandbox, rec| {
             let d = sandbox.call(shared.deadline_ticks, |g, store| {
                 g.decide
                     .call(store, g.engine, g.cache, &self.rule, req, now, expires)

@@ -24,11 +24,28 @@ pub(crate) struct Shard {
 
 pub(crate) struct Pool {
     pub shared: Arc<Shared>,
-    shards: Vec<Mutex<Shard>>,
+    /// Each on its own cache lines: a shard's lock word and counters are
+    /// written on every call, and threads working on different shards must
+    /// not invalidate each other's lines.
+    shards: Vec<Padded<Mutex<Shard>>>,
     /// Serializes changes so every shard sees them in one order.
     changes: Mutex<()>,
-    next: AtomicUsize,
+    /// Written by every call that may go to any shard; apart from the
+    /// fields every decision reads.
+    next: Padded<AtomicUsize>,
     hasher: std::hash::RandomState,
+}
+
+/// `T` alone on its cache lines (128 bytes: x86-64 prefetches lines in
+/// pairs, and aarch64 servers use 128-byte lines).
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 /// What a shard whose instance cannot answer contributes to the metrics.
@@ -50,18 +67,18 @@ impl Pool {
         let empty = Arc::new(PolicyState::new(shared.eval_options));
         let shards = (0..shared.shards)
             .map(|_| {
-                Ok(Mutex::new(Shard {
+                Ok(Padded(Mutex::new(Shard {
                     sandbox: Some(Sandbox::new(&shared, &empty)?),
                     state: empty.clone(),
                     rec: Recorder::new(),
-                }))
+                })))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Pool {
             shared,
             shards,
             changes: Mutex::new(()),
-            next: AtomicUsize::new(0),
+            next: Padded(AtomicUsize::new(0)),
             hasher: std::hash::RandomState::new(),
         })
     }

@@ -7,6 +7,7 @@ mod handles;
 mod pool;
 mod rvm;
 mod sandbox;
+mod shards;
 mod ttl;
 
 use sark_policy_host::{PolicyEngine, Runtime, RuntimeBuilder};
