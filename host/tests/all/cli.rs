@@ -233,3 +233,44 @@ fn interpreter_and_instruction_budget_flags() {
         "{err}"
     );
 }
+
+#[test]
+fn threaded_decide_matches_one_thread_line_for_line() {
+    let one = std::fs::read_to_string(examples().join("requests.jsonl")).unwrap();
+    // The example three times, with a blank line and a bad line in it.
+    let requests = format!("{one}\n{one}{{oops\n{one}");
+    let decide = |threads: &str| {
+        run_with_stdin(
+            bin()
+                .args(["decide", "--shards", "2", "--threads", threads, "-p"])
+                .arg(examples().join("authz.rego"))
+                .arg("-d")
+                .arg(examples().join("data.json")),
+            &requests,
+        )
+    };
+    let fields = |out: &Output| -> Vec<String> {
+        text(&out.stdout)
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("latency_us");
+                v.to_string()
+            })
+            .collect()
+    };
+    let (seq, par) = (decide("1"), decide("2"));
+    assert!(!seq.status.success() && !par.status.success());
+    let bad_line = one.lines().count() * 2 + 2;
+    for out in [&seq, &par] {
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(&format!("stdin:{bad_line}: bad request")),
+            "{err}"
+        );
+        assert!(err.contains("1 request(s) failed"), "{err}");
+    }
+    assert_eq!(fields(&seq), fields(&par));
+    assert_eq!(fields(&par).len(), one.lines().count() * 3);
+    assert!(fields(&par).iter().any(|l| l.contains(r#""cached":true"#)));
+}

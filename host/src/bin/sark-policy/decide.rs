@@ -1,12 +1,12 @@
 //! `decide`: JSONL requests in, JSONL decisions out, metrics on stderr.
 
 use crate::Common;
+use crate::line::decide_into;
 use clap::Args;
-use sark_policy_host::{Authorizer, Metrics, PolicyEngine, Provenance, Request, Sensitivity};
-use serde::Deserialize;
+use sark_policy_host::{Authorizer, Metrics, PolicyEngine, Provenance};
 use std::io::{BufRead, BufWriter, Write};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 #[derive(Args)]
 pub struct DecideArgs {
@@ -27,26 +27,10 @@ pub struct DecideArgs {
     /// Print the final metrics in Prometheus text format.
     #[arg(long)]
     prometheus: bool,
-    /// Decide with this many threads over the pool (reads all of stdin
-    /// first; output keeps the input order).
+    /// Decide with this many threads, each owning a share of the shards
+    /// (reads stdin in batches; output keeps the input order).
     #[arg(long, default_value_t = 1)]
     threads: usize,
-}
-
-/// One request line: `{"user", "action", "resource", "context"?,
-/// "sensitivity"?, "ttl_seconds"?}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Line {
-    user: String,
-    action: String,
-    resource: String,
-    #[serde(default)]
-    context: Option<serde_json::Value>,
-    #[serde(default)]
-    sensitivity: Option<String>,
-    #[serde(default)]
-    ttl_seconds: Option<f64>,
 }
 
 fn summary(m: &Metrics) -> String {
@@ -90,42 +74,6 @@ fn fallbacks(m: &Metrics) -> String {
         .collect()
 }
 
-fn decide_line(
-    authz: &sark_policy_host::Authorizer,
-    text: &str,
-) -> Result<serde_json::Value, String> {
-    let line: Line = serde_json::from_str(text).map_err(|e| format!("bad request: {e}"))?;
-    let sensitivity = line
-        .sensitivity
-        .as_deref()
-        .map(str::parse::<Sensitivity>)
-        .transpose()?;
-    let ttl = match line.ttl_seconds {
-        Some(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s)),
-        Some(s) => return Err(format!("bad ttl_seconds {s}")),
-        None => None,
-    };
-    let context = line.context.map(|c| c.to_string()).unwrap_or_default();
-    let req = Request {
-        user: &line.user,
-        action: &line.action,
-        resource: &line.resource,
-        context: &context,
-        sensitivity,
-        ttl,
-    };
-    let d = authz.decide(&req).map_err(|e| e.to_string())?;
-    let decision = match &d.value {
-        Some(v) => serde_json::from_str(v).map_err(|e| format!("decision is not JSON: {e}"))?,
-        None => serde_json::Value::Null,
-    };
-    Ok(serde_json::json!({
-        "user": line.user, "action": line.action, "resource": line.resource,
-        "decision": decision, "undefined": d.value.is_none(), "allowed": d.allowed(),
-        "cached": d.cached, "latency_us": (d.latency.as_secs_f64() * 1e7).round() / 10.0,
-    }))
-}
-
 pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
     let runtime = a.common.runtime(a.shards, a.capacity)?;
     let load = runtime.load_report();
@@ -141,7 +89,7 @@ pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
     );
     let started = Instant::now();
     let failed = if a.threads > 1 {
-        parallel(&authz, a.threads)?
+        crate::parallel::run(&authz, a.threads)?
     } else {
         sequential(&authz, &engine, a.progress)?
     };
@@ -173,14 +121,18 @@ fn sequential(authz: &Authorizer, engine: &PolicyEngine, progress: u64) -> Resul
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut failed = 0u64;
+    let mut decision = Vec::new();
     for (n, line) in std::io::stdin().lock().lines().enumerate() {
         let n = n + 1;
         let line = line.map_err(|e| format!("stdin:{n}: {e}"))?;
         if line.trim().is_empty() {
             continue;
         }
-        match decide_line(authz, &line) {
-            Ok(v) => writeln!(out, "{v}").map_err(|e| format!("stdout: {e}"))?,
+        decision.clear();
+        match decide_into(authz, &line, &mut decision) {
+            Ok(()) => out
+                .write_all(&decision)
+                .map_err(|e| format!("stdout: {e}"))?,
             Err(msg) => {
                 failed += 1;
                 let _ = out.flush();
@@ -190,43 +142,6 @@ fn sequential(authz: &Authorizer, engine: &PolicyEngine, progress: u64) -> Resul
         if progress > 0 && (n as u64).is_multiple_of(progress) {
             let _ = out.flush();
             eprintln!("after line {n}: {}", summary(&engine.metrics()));
-        }
-    }
-    out.flush().map_err(|e| format!("stdout: {e}"))?;
-    Ok(failed)
-}
-
-/// All of stdin, decided by `threads` threads sharing the authorizer's pool.
-fn parallel(authz: &Authorizer, threads: usize) -> Result<u64, String> {
-    let lines: Vec<String> = std::io::stdin()
-        .lock()
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("stdin: {e}"))?;
-    let mut results: Vec<Option<Result<serde_json::Value, String>>> = vec![None; lines.len()];
-    std::thread::scope(|scope| {
-        let chunk = lines.len().div_ceil(threads).max(1);
-        for (lines, results) in lines.chunks(chunk).zip(results.chunks_mut(chunk)) {
-            scope.spawn(move || {
-                for (line, slot) in lines.iter().zip(results.iter_mut()) {
-                    if !line.trim().is_empty() {
-                        *slot = Some(decide_line(authz, line));
-                    }
-                }
-            });
-        }
-    });
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::new(stdout.lock());
-    let mut failed = 0;
-    for (n, r) in results.into_iter().enumerate() {
-        match r {
-            Some(Ok(v)) => writeln!(out, "{v}").map_err(|e| format!("stdout: {e}"))?,
-            Some(Err(msg)) => {
-                failed += 1;
-                eprintln!("stdin:{}: {msg}", n + 1);
-            }
-            None => {}
         }
     }
     out.flush().map_err(|e| format!("stdout: {e}"))?;

@@ -5,7 +5,9 @@
 //! requests through the decision cache.
 
 mod decide;
+mod line;
 mod load;
+mod parallel;
 
 use clap::{Args, Parser, Subcommand};
 use sark_policy_host::{EvalOptions, PolicyEngine, Runtime};
