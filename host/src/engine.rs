@@ -144,6 +144,13 @@ impl PolicyEngine {
         self.pool.metrics()
     }
 
+    /// The data changes an instance that replaces one after a trap would
+    /// replay: bounded however often data is merged. For tests.
+    #[doc(hidden)]
+    pub fn journal_len(&self) -> usize {
+        self.pool.journal_len()
+    }
+
     /// Zeroes the metrics.
     pub fn reset_metrics(&self) -> Result<()> {
         self.pool.reset_metrics()

@@ -184,7 +184,36 @@ impl Pool {
             }
             next_state = Some(new_state);
         }
+        if let Some(state) = next_state.filter(|s| s.wants_compaction()) {
+            self.compact(&state);
+        }
         Ok(result)
+    }
+
+    /// Replaces every shard's state (`state`, which they all hold) by one
+    /// whose data changes are the merged document, read from the first
+    /// shard's instance. Call with the changes lock held. If the document
+    /// cannot be read or cut to the component's limit, the journal stays
+    /// as it is and compaction is tried again after as many merges again.
+    fn compact(&self, state: &PolicyState) {
+        let read = self.run(0, |g, store| {
+            let e = g.api.sark_policy_evaluator().engine();
+            let limits = e.call_limits(&mut *store, g.engine)?;
+            Ok(e.call_data(store, g.engine)?
+                .map(|doc| (doc, limits.max_bytes)))
+        });
+        let compacted = read.ok().and_then(|(doc, max_bytes)| {
+            state.compacted(&doc, usize::try_from(max_bytes).unwrap_or(usize::MAX))
+        });
+        let next = Arc::new(compacted.unwrap_or_else(|| state.compaction_deferred()));
+        for slot in &self.shards {
+            lock(slot).state = next.clone();
+        }
+    }
+
+    /// Data changes a replacement instance would replay (a test hook).
+    pub fn journal_len(&self) -> usize {
+        self.shards.first().map_or(0, |s| lock(s).state.data_len())
     }
 
     /// Metrics over every shard: host counters, guest cache counters and

@@ -4,6 +4,8 @@
 
 mod cli;
 mod handles;
+mod hostile;
+mod journal;
 mod pool;
 mod rvm;
 mod sandbox;
