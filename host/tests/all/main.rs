@@ -4,7 +4,6 @@
 
 mod cli;
 mod handles;
-mod hostile;
 mod journal;
 mod pool;
 mod rvm;
