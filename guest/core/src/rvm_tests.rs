@@ -374,3 +374,19 @@ fn known_rvm_divergences_stay_on_the_interpreter() {
         assert_eq!(s.fallbacks[0].reason, Reason::Unsupported, "{src}");
     }
 }
+
+#[test]
+fn http_send_is_an_error_that_says_why_on_both_paths() {
+    let mut e = engine(
+        "package h\nr := http.send({\"method\": \"GET\", \"url\": \"http://127.0.0.1:1/\"})",
+    );
+    // Not undefined (regorus's own answer), strict or not.
+    for strict in [false, true] {
+        e.set_strict_builtin_errors(strict);
+        let err = both(&mut e, "h.r", "{}").unwrap_err();
+        assert!(
+            matches!(&err, Error::Evaluation(m) if m.contains("http.send") && m.contains("no network")),
+            "{err:?}"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 
 mod cli;
 mod handles;
+mod hostile;
 mod journal;
 mod pool;
 mod rvm;

@@ -81,6 +81,25 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("net.cidr_merge", 1, netcidr_merge::merge),
 ];
 
+/// Builtins OPA has that cannot work in the sandbox. regorus's own
+/// `http.send` answers undefined without a word; this engine answers an
+/// error that says why instead, strict or not (OPA raises `http.send`'s
+/// errors in both modes too). Extensions come before builtins in regorus's
+/// lookup, and the RVM calls them as host-awaits like the others.
+const REFUSED: &[(&str, u8, &str)] = &[(
+    "http.send",
+    1,
+    "the policy sandbox has no network, so no request can be sent",
+)];
+
+/// The error a [`REFUSED`] builtin answers.
+fn refused(name: &str) -> Option<anyhow::Error> {
+    REFUSED
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(n, _, why)| anyhow!("{n}: {why}"))
+}
+
 /// Adds every builtin of this module to a regorus engine.
 ///
 /// `add_extension` refuses only a name it already holds. `fresh_rego` calls
@@ -90,6 +109,11 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
 pub(crate) fn register(rego: &mut regorus::Engine, strict: bool) {
     for &(name, nargs, f) in BUILTINS {
         let call = move |args| invoke(name, f, args, strict);
+        let added = rego.add_extension(name.to_owned(), nargs, Box::new(call));
+        debug_assert!(added.is_ok(), "registering {name}: {added:?}");
+    }
+    for &(name, nargs, why) in REFUSED {
+        let call = move |_: Vec<Value>| -> Result<Value> { Err(anyhow!("{name}: {why}")) };
         let added = rego.add_extension(name.to_owned(), nargs, Box::new(call));
         debug_assert!(added.is_ok(), "registering {name}: {added:?}");
     }
@@ -111,6 +135,7 @@ pub(crate) fn host_awaits() -> Vec<(&'static str, usize)> {
     BUILTINS
         .iter()
         .map(|&(name, nargs, _)| (name, usize::from(nargs)))
+        .chain(REFUSED.iter().map(|&(name, nargs, _)| (name, usize::from(nargs))))
         .collect()
 }
 
@@ -125,6 +150,9 @@ pub(crate) fn call_host_await(name: &Value, args: &Value, strict: bool) -> Resul
             ));
         }
     };
+    if let Some(e) = refused(name) {
+        return Err(e);
+    }
     let &(name, _, f) = BUILTINS
         .iter()
         .find(|(n, _, _)| *n == name)
