@@ -75,7 +75,7 @@ impl PolicyEngine {
 
     /// Names of the modules held, sorted.
     pub fn policies(&self) -> Result<Vec<String>> {
-        self.pool.run(self.pool.any_shard(), |g, store| {
+        self.pool.run_any(|g, store| {
             g.api
                 .sark_policy_evaluator()
                 .engine()
@@ -86,7 +86,7 @@ impl PolicyEngine {
 
     /// Packages of the modules held, sorted.
     pub fn packages(&self) -> Result<Vec<String>> {
-        self.pool.run(self.pool.any_shard(), |g, store| {
+        self.pool.run_any(|g, store| {
             g.api
                 .sark_policy_evaluator()
                 .engine()
@@ -110,7 +110,7 @@ impl PolicyEngine {
     /// input (empty: no input) and returns its value as JSON, `None` when the
     /// rule is undefined.
     pub fn eval_rule(&self, rule: &str, input: &str) -> Result<Option<String>> {
-        self.pool.run(self.pool.any_shard(), |g, store| {
+        self.pool.run_any(|g, store| {
             g.api
                 .sark_policy_evaluator()
                 .engine()
@@ -121,7 +121,7 @@ impl PolicyEngine {
     /// Evaluates a Rego query; returns OPA's result set as JSON (`[]` when
     /// undefined).
     pub fn eval_query(&self, query: &str, input: &str) -> Result<String> {
-        self.pool.run(self.pool.any_shard(), |g, store| {
+        self.pool.run_any(|g, store| {
             g.api
                 .sark_policy_evaluator()
                 .engine()

@@ -12,7 +12,7 @@ use crate::state::{Change, PolicyState};
 use crate::{Error, Result};
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use wasmtime::Store;
 
 pub(crate) struct Shard {
@@ -93,9 +93,24 @@ impl Pool {
         }
     }
 
-    /// Any shard, round robin, for calls that touch no cache.
-    pub fn any_shard(&self) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()
+    /// Runs one guest call that touches no cache on any shard: the first
+    /// free one from the next in round robin, or, when all are busy, that
+    /// one once it is free.
+    pub fn run_any<R>(
+        &self,
+        f: impl FnOnce(&Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<Result<R, WitError>>,
+    ) -> Result<R> {
+        let n = self.shards.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let free = (0..n).find_map(|k| match self.shards[(start + k) % n].try_lock() {
+            Ok(guard) => Some(guard),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        });
+        let shard = free.unwrap_or_else(|| lock(&self.shards[start]));
+        self.with_locked(shard, |sandbox, _| {
+            sandbox.call(self.shared.deadline_ticks, f)
+        })
     }
 
     /// Runs one guest call on shard `i`.
@@ -117,7 +132,15 @@ impl Pool {
         let Some(slot) = self.shards.get(i) else {
             return Err(Error::Runtime(format!("no shard {i}")));
         };
-        let mut shard = lock(slot);
+        self.with_locked(lock(slot), f)
+    }
+
+    /// `with_shard` on a shard already locked.
+    fn with_locked<R>(
+        &self,
+        mut shard: MutexGuard<'_, Shard>,
+        f: impl FnOnce(&mut Sandbox, &mut Recorder) -> Result<R, Failure>,
+    ) -> Result<R> {
         let shard = &mut *shard;
         if shard.sandbox.is_none() {
             shard.sandbox = Some(Sandbox::new(&self.shared, &shard.state)?);
