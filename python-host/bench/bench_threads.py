@@ -4,9 +4,10 @@ For `PolicyEngine.evaluate` of the example policy (`examples/authz.rego`,
 `examples/data.json`, inputs from `examples/requests.jsonl`) and for
 `Authorizer.decide` misses (every request new: a context counter), on one
 `PolicyEngine(pool_size=2)`: calls per second of one thread, of two
-threads, and their ratio (the goal: 1.6x on 2 cores). The same two threads
-on a pool of 1 (one instance, one lock: what a single engine did before
-pools) are printed for reference. Configurations run interleaved, in
+threads, and their ratio (the goal: 1.6x on 2 cores). For reference: the
+same two threads on a pool of 1 (one instance, one lock: what a single
+engine did before pools), and two threads on two separate engines of one
+instance each (the ceiling: nothing shared but the process). Configurations run interleaved, in
 rounds, each timed for `--seconds`; medians over the rounds. "CPU" is the
 process's CPU time over wall time while two threads ran on the pool of 2:
 below 2.0 the threads were waiting (for the GIL, or for a core another
@@ -127,24 +128,30 @@ def main() -> None:
     print(f"# bench_threads, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{machine()}; Python {platform.python_version()}, wasmtime {version('wasmtime')}")
     print(f"{args.rounds} rounds of {args.seconds:g} s per configuration, interleaved\n")
-    print("| calls on one engine | 1 thread, pool 2 (/s) | 2 threads, pool 2 (/s) | ratio "
-          "| CPU | 2 threads, pool 1 (/s) | ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| calls | 1 thread, pool 2 (/s) | 2 threads, pool 2 (/s) | ratio | CPU "
+          "| 2 threads, pool 1 (/s) | ratio | 2 threads, 2 engines (/s) | ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, kind in (("evaluate", evaluate_calls), ("Authorizer.decide, misses", miss_calls)):
         pooled, single = kind(engine(2)), kind(engine(1))
-        for make in (pooled, single):  # warm: programs compiled in every instance
-            rate(2, make, 0.2)
-        runs: dict[str, list[float]] = {"one": [], "two": [], "cpu": [], "single": []}
-        for _ in range(args.rounds):
-            runs["one"].append(rate(1, pooled, args.seconds)[0])
-            calls, cpu = rate(2, pooled, args.seconds)
-            runs["two"].append(calls)
-            runs["cpu"].append(cpu)
-            runs["single"].append(rate(2, single, args.seconds)[0])
-        one, two, cpu, ref = (statistics.median(runs[k]) for k in ("one", "two", "cpu", "single"))
-        print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {cpu:.2f} | {ref:,.0f} "
-              f"| {ref / one:.2f}x |")
+        apart = [kind(engine(1)), kind(engine(1))]
 
+        def separate(n: int) -> Callable[[], object]:
+            return apart[n](n)  # thread n on engine n
+
+        # (threads, calls): one engine of two instances, one of one, two of one
+        configs = {"one": (1, pooled), "two": (2, pooled), "single": (2, single),
+                   "separate": (2, separate)}
+        for threads, make in configs.values():  # warm: programs compiled everywhere
+            rate(threads, make, 0.2)
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in configs}
+        for _ in range(args.rounds):
+            for key, (threads, make) in configs.items():
+                runs[key].append(rate(threads, make, args.seconds))
+        one, two, single_, apart_ = (
+            statistics.median(r[0] for r in runs[k]) for k in configs)
+        cpu = statistics.median(r[1] for r in runs["two"])
+        print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {cpu:.2f} "
+              f"| {single_:,.0f} | {single_ / one:.2f}x | {apart_:,.0f} | {apart_ / one:.2f}x |")
 
 if __name__ == "__main__":
     main()
