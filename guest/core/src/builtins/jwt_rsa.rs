@@ -83,7 +83,7 @@ fn pss<D: Digest>(key: &RsaPublicKey, input: &[u8], sig: &[u8]) -> Option<bool> 
         .chain_update(&m_hash)
         .chain_update(salt)
         .finalize();
-    Some(h2.as_slice().ct_eq(h).into())
+    Some(AsRef::<[u8]>::as_ref(&h2).ct_eq(h).into())
 }
 
 /// `out ^= MGF1(seed)` (RFC 8017 appendix B.2.1).
