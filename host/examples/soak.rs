@@ -130,8 +130,8 @@ fn main() -> anyhow::Result<()> {
     let mut v2 = false;
     println!("soak: {secs} s, {THREADS} threads, 2 shards, deadline 200 ms");
     while started.elapsed() < duration {
-        std::thread::sleep(Duration::from_millis(25));
-        // A change every 25 ms, under the write lock.
+        std::thread::sleep(Duration::from_millis(50));
+        // A change every 50 ms, under the write lock.
         {
             let mut s = state.write().map_err(|_| anyhow::anyhow!("poisoned"))?;
             match rng.below(4) {
