@@ -8,10 +8,11 @@ threads, and their ratio (the goal: 1.6x on 2 cores). For reference: the
 same two threads on a pool of 1 (one instance, one lock: what a single
 engine did before pools), and two threads on two separate engines of one
 instance each (the ceiling: nothing shared but the process). Configurations run interleaved, in
-rounds, each timed for `--seconds`; medians over the rounds. "CPU" is the
-process's CPU time over wall time while two threads ran on the pool of 2:
-below 2.0 the threads were waiting (for the GIL, or for a core another
-process held).
+rounds, each timed for `--seconds`; medians over the rounds. Where the
+two threads on the pool of 2 spent their time (thread-seconds per second,
+out of 2.0, from Linux's per-thread schedstat): on a core, waiting for a
+core (runnable while other processes held both), or blocked (on the GIL,
+or on an instance's lock).
 
     python bench/bench_threads.py [--rounds 5] [--seconds 1.0]
 """
@@ -50,13 +51,27 @@ def engine(pool_size: int) -> PolicyEngine:
     return e
 
 
+def _schedstat() -> tuple[int, int]:
+    """This thread's nanoseconds on a core and waiting for one (Linux's
+    /proc/thread-self/schedstat); zeros elsewhere."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            on_cpu, waiting, _ = f.read().split()
+        return int(on_cpu), int(waiting)
+    except (OSError, ValueError):
+        return 0, 0
+
+
 def rate(threads: int, make_call: Callable[[int], Callable[[], object]], seconds: float
-         ) -> tuple[float, float]:
+         ) -> tuple[float, float, float]:
     """Calls per second of `threads` threads, each calling its own
-    `make_call(n)()` in a loop for `seconds`, and the cores the process
-    used meanwhile (CPU time / wall time)."""
+    `make_call(n)()` in a loop for `seconds`; and where the threads' time
+    went, summed over them, in seconds per second: on a core, and waiting
+    for one (runnable, but the machine's cores were busy). The rest of
+    `threads` is time blocked: on the GIL, or on an instance's lock."""
     calls = [make_call(n) for n in range(threads)]
     counts = [0] * threads
+    sched = [(0, 0)] * threads
     barrier = threading.Barrier(threads + 1)
     end = [0.0]
 
@@ -64,20 +79,24 @@ def rate(threads: int, make_call: Callable[[int], Callable[[], object]], seconds
         call, done = calls[n], 0
         barrier.wait()
         stop = end[0]
+        before = _schedstat()
         while time.perf_counter() < stop:
             call()
             done += 1
+        after = _schedstat()
         counts[n] = done
+        sched[n] = (after[0] - before[0], after[1] - before[1])
 
     workers = [threading.Thread(target=body, args=(n,)) for n in range(threads)]
     for w in workers:
         w.start()
     end[0] = time.perf_counter() + seconds
-    cpu = time.process_time()
     barrier.wait()
     for w in workers:
         w.join()
-    return sum(counts) / seconds, (time.process_time() - cpu) / seconds
+    on_cpu = sum(c for c, _ in sched) / 1e9 / seconds
+    waiting = sum(w for _, w in sched) / 1e9 / seconds
+    return sum(counts) / seconds, on_cpu, waiting
 
 
 def evaluate_calls(e: PolicyEngine) -> Callable[[int], Callable[[], object]]:
@@ -128,9 +147,10 @@ def main() -> None:
     print(f"# bench_threads, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC")
     print(f"{machine()}; Python {platform.python_version()}, wasmtime {version('wasmtime')}")
     print(f"{args.rounds} rounds of {args.seconds:g} s per configuration, interleaved\n")
-    print("| calls | 1 thread, pool 2 (/s) | 2 threads, pool 2 (/s) | ratio | CPU "
+    print("| calls | 1 thread, pool 2 (/s) | 2 threads, pool 2 (/s) | ratio "
+          "| on a core / waiting for one / blocked "
           "| 2 threads, pool 1 (/s) | ratio | 2 threads, 2 engines (/s) | ratio |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | :---: | ---: | ---: | ---: | ---: |")
     for name, kind in (("evaluate", evaluate_calls), ("Authorizer.decide, misses", miss_calls)):
         pooled, single = kind(engine(2)), kind(engine(1))
         apart = [kind(engine(1)), kind(engine(1))]
@@ -143,14 +163,16 @@ def main() -> None:
                    "separate": (2, separate)}
         for threads, make in configs.values():  # warm: programs compiled everywhere
             rate(threads, make, 0.2)
-        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in configs}
+        runs: dict[str, list[tuple[float, float, float]]] = {k: [] for k in configs}
         for _ in range(args.rounds):
             for key, (threads, make) in configs.items():
                 runs[key].append(rate(threads, make, args.seconds))
         one, two, single_, apart_ = (
             statistics.median(r[0] for r in runs[k]) for k in configs)
-        cpu = statistics.median(r[1] for r in runs["two"])
-        print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x | {cpu:.2f} "
+        on_cpu, waiting = (statistics.median(r[i] for r in runs["two"]) for i in (1, 2))
+        blocked = 2 - on_cpu - waiting
+        print(f"| {name} | {one:,.0f} | {two:,.0f} | {two / one:.2f}x "
+              f"| {on_cpu:.2f} / {waiting:.2f} / {blocked:.2f} "
               f"| {single_:,.0f} | {single_ / one:.2f}x | {apart_:,.0f} | {apart_ / one:.2f}x |")
 
 if __name__ == "__main__":
