@@ -138,3 +138,30 @@ def test_async_calls_on_a_busy_instance_go_to_a_thread() -> None:
     assert stuck == []
     assert (decision.value, decision.cached) == (True, True)
     assert (got, size, stored, deleted) == ({"allow": True}, 1, True, True)
+
+
+def test_a_cancelled_call_on_a_busy_instance_leaves_the_others() -> None:
+    engine = PolicyEngine()
+    engine.add_policy("authz.rego", AUTHZ)
+    engine.add_data({"admins": ["root"]})
+    a = Authorizer(engine, RULE)
+    users = ["root", "bob", "carol"]
+    for u in users:
+        a.decide(u, "read", "doc")
+
+    async def main() -> list[Any]:
+        release = threading.Event()
+        holder = _hold(engine._sandbox.lock, release, stuck)
+        tasks = [asyncio.create_task(a.decide_async(u, "read", "doc")) for u in users]
+        await asyncio.sleep(0.01)
+        tasks[1].cancel()
+        release.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        holder.join()
+        return list(results)
+
+    stuck: list[bool] = []
+    root, bob, carol = asyncio.run(main())
+    assert isinstance(bob, asyncio.CancelledError)
+    assert (root.value, root.cached, carol.value, carol.cached) == (True, True, False, True)
+    assert stuck == []

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from wasmtime.component import ResourceAny
 
 from ._abi import Bindings, Trapped
-from ._errors import PolicyError
+from ._errors import PolicyError, SandboxTrapError
 from ._journal import Journal
 from ._json import UNDEFINED, data_text, dumps, loads
 from ._metrics import prometheus_eval_text
@@ -306,10 +306,16 @@ class PolicyEngine:
         Answers do not depend on the path, so the revision does not change.
         Raises `ValueError` for a budget outside 0..2**64-1."""
         options = (interpreter_only, _budget(max_instructions))
+        trapped: list[SandboxTrapError] = []
         with self._pool.locked_all() as sandboxes:
             self._options = options
             for sandbox in sandboxes:
-                sandbox.call(lambda abi: self._apply_options(sandbox, abi))
+                try:
+                    sandbox.call(lambda abi: self._apply_options(sandbox, abi))
+                except SandboxTrapError as e:  # rebuilt, with the new options
+                    trapped.append(e)
+        if trapped:
+            raise trapped[0]
 
     def eval_options(self) -> EvalOptions:
         """The evaluation options in force, as the component reports them."""
