@@ -67,6 +67,9 @@ fn unknown_rule_or_bad_policy_refused() {
 /// a missing header is `null`, strings are escaped as serde_json does.
 #[test]
 fn cache_keys_unchanged() {
+    // The stored key carries the context's full SHA-256; its first 16 hex
+    // digits are the seed-format hash these keys had before, so the
+    // canonical context text is unchanged.
     let config = format!(
         r#"{{"policies": {{"p.rego": {}}}, "cache_key": {{"host": true, "source_address": true, "headers": ["x-user", "X-Missing", ":authority", "a\"q"]}}}}"#,
         serde_json::to_string(POLICY).unwrap()
@@ -78,21 +81,21 @@ fn cache_keys_unchanged() {
     r.source = Some("[::1]:5".into());
     assert_eq!(
         a.cache_key(&r),
-        "policy:decision:envoy:GET:/p?q=1:b182306146e46bcb:envoy/authz/allow@1:5.3.6"
+        "policy:decision:envoy:GET:/p?q=1:b182306146e46bcb3153ce6db5cf0c3810ef3259937d76e1c0f6f086539ba36e:envoy/authz/allow@1:5.3.6"
     );
     let mut b = authz("envoy/authz/allow");
     assert_eq!(
         b.cache_key(&req("GET", "/x", "alice")),
-        "policy:decision:envoy:GET:/x:4cab24df83e42088:envoy/authz/allow@1:5.3.2"
+        "policy:decision:envoy:GET:/x:4cab24df83e42088d3af835fbe31a5072fde5ae1878563fef57a321fad531754:envoy/authz/allow@1:5.3.2"
     );
     assert_eq!(
         b.cache_key(&RequestParts::default()),
-        "policy:decision:envoy:::06a0700520ad6764:envoy/authz/allow@1:5.0.0"
+        "policy:decision:envoy:::06a0700520ad6764ad635002c52ea9ece7e48e325f542da2f6b9786612851ce4:envoy/authz/allow@1:5.0.0"
     );
     // Again, with the context hash from the memo.
     assert_eq!(
         b.cache_key(&req("GET", "/x", "alice")),
-        "policy:decision:envoy:GET:/x:4cab24df83e42088:envoy/authz/allow@1:5.3.2"
+        "policy:decision:envoy:GET:/x:4cab24df83e42088d3af835fbe31a5072fde5ae1878563fef57a321fad531754:envoy/authz/allow@1:5.3.2"
     );
 }
 
