@@ -127,7 +127,7 @@ fn prune(dir: &Path, keep: usize) {
                 .and_then(|()| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         })
         .collect();
-    ours.sort_by(|a, b| b.0.cmp(&a.0));
+    ours.sort_by_key(|a| std::cmp::Reverse(a.0));
     for (_, path) in ours.into_iter().skip(keep) {
         let _ = std::fs::remove_file(path);
     }
