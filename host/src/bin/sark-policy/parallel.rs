@@ -1,50 +1,68 @@
-//! `decide --threads N`: shard-affine threads over batches of stdin.
+//! `decide --threads N`: shard-affine threads fed batches of stdin.
 //!
-//! Each thread owns the shards `s` with `s % N` equal to its index and
-//! decides only requests routed to them, in input order. No two threads
-//! ever want the same shard, so none waits for another (with threads that
-//! each take any request, two threads meet on one shard half of the time
-//! with two shards, and the waiting and waking cost more than the second
-//! thread gains), and each shard sees its requests in the order of the
-//! input, so every decision, cached or not, is the one a single thread
-//! would make.
+//! Each of the N threads owns the shards `s` with `s % N` equal to its
+//! index and decides only requests routed to them, in input order. No two
+//! threads ever want the same shard, so none waits for another (threads
+//! that each take any request meet on one shard half of the time with two
+//! shards, and the waiting and waking cost more than the second thread
+//! gains), and each shard sees its requests in the order of the input, so
+//! every decision, cached or not, is the one a single thread would make.
 //!
-//! Threads keep nothing per line past a batch: the decisions go into one
-//! buffer per thread, reused from batch to batch. (Small allocations kept
-//! by a thread other than the main one grow glibc's per-thread arena a page
-//! at a time, an `mprotect` per page, and those take the process's memory
-//! map lock that the other thread's page faults need.)
+//! The main thread reads stdin in batches, routes each line to its shard's
+//! thread (parsing only user, action and resource), hands every batch to
+//! every thread, and prints the decisions of a batch in input order once
+//! all threads are done with it. Threads never wait for each other between
+//! batches: up to `IN_FLIGHT` batches are under way, so a thread with less
+//! work in one batch goes on with the next.
+//!
+//! Batches and decision buffers are reused, and a thread keeps nothing per
+//! line: small allocations kept by a thread other than the main one grow
+//! glibc's per-thread arena a page at a time, an `mprotect` per page,
+//! which takes the process's memory map lock that the other threads' page
+//! faults need.
 
 use crate::line::{decide_into, shard_of};
 use sark_policy_host::Authorizer;
+use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::ops::Range;
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
 
-/// Lines read before deciding them: bounds memory, and decisions of one
-/// batch are printed while the next is read.
-const BATCH: usize = 16_384;
+/// Lines per batch.
+const BATCH: usize = 1024;
+/// Batches read and not yet printed, at most: bounds memory.
+const IN_FLIGHT: usize = 8;
 
 /// A blank line: nothing to decide, nothing printed.
 const BLANK: u32 = u32::MAX;
 /// A line that does not parse: decided (to its error) by thread `i % N`.
 const BAD: u32 = u32::MAX - 1;
 
-/// Lines of stdin, in one buffer.
+/// Lines of stdin, in one buffer, and the shard of each.
 #[derive(Default)]
 struct Batch {
     text: String,
     lines: Vec<Range<usize>>,
     /// Each line's shard, or `BLANK` or `BAD`.
-    routes: Vec<AtomicU32>,
+    routes: Vec<u32>,
+    /// The line number of the first line.
+    first: usize,
 }
 
 impl Batch {
-    /// Reads up to `BATCH` lines; false at the end of input.
-    fn read(&mut self, input: &mut impl BufRead, first: usize) -> Result<bool, String> {
+    /// Reads up to `BATCH` lines and routes them; false at the end of input.
+    fn read(
+        &mut self,
+        input: &mut impl BufRead,
+        first: usize,
+        authz: &Authorizer,
+    ) -> Result<bool, String> {
         self.text.clear();
         self.lines.clear();
+        self.routes.clear();
+        self.first = first;
         while self.lines.len() < BATCH {
             let start = self.text.len();
             let n = input
@@ -54,20 +72,18 @@ impl Batch {
                 break;
             }
             let line = self.text[start..].trim_end_matches(['\n', '\r']);
+            self.routes.push(if line.trim().is_empty() {
+                BLANK
+            } else {
+                shard_of(authz, line).map_or(BAD, |s| s as u32)
+            });
             self.lines.push(start..start + line.len());
         }
-        self.routes.clear();
-        self.routes
-            .resize_with(self.lines.len(), || AtomicU32::new(BLANK));
         Ok(!self.lines.is_empty())
     }
 
     fn line(&self, i: usize) -> &str {
         &self.text[self.lines[i].clone()]
-    }
-
-    fn route(&self, i: usize) -> u32 {
-        self.routes[i].load(Ordering::Relaxed)
     }
 }
 
@@ -80,110 +96,173 @@ fn owner(route: u32, i: usize, threads: usize) -> Option<usize> {
     }
 }
 
-/// What one thread decided in a batch.
+/// What one thread decided in one batch.
 #[derive(Default)]
-struct Worker {
+struct Decided {
     /// Decision lines, back to back.
     out: Vec<u8>,
     /// Per line decided, in input order: its index in the batch and the end
     /// of its decision in `out`, or its error.
-    done: Vec<(usize, Result<usize, String>)>,
+    lines: Vec<(usize, Result<usize, String>)>,
 }
 
-impl Worker {
-    /// Routes `chunk` of `batch`, waits for every thread to have routed
-    /// its chunk, then decides the lines thread `me` owns.
-    fn run(
-        &mut self,
-        authz: &Authorizer,
-        batch: &Batch,
-        chunk: Range<usize>,
-        barrier: &Barrier,
-        (me, threads): (usize, usize),
-    ) {
-        for i in chunk {
-            let line = batch.line(i);
-            let route = if line.trim().is_empty() {
-                BLANK
-            } else {
-                shard_of(authz, line).map_or(BAD, |s| s as u32)
-            };
-            batch.routes[i].store(route, Ordering::Relaxed);
-        }
-        // Also orders the stores above before every thread's loads below.
-        barrier.wait();
-        self.out.clear();
-        self.done.clear();
-        for i in 0..batch.lines.len() {
-            if owner(batch.route(i), i, threads) != Some(me) {
-                continue;
+/// Thread `me` of `threads`: decides its lines of every batch it is given
+/// into the buffer that comes with it and sends that back.
+fn work(
+    authz: &Authorizer,
+    (me, threads): (usize, usize),
+    jobs: Receiver<(Arc<Batch>, Decided)>,
+    done: Sender<(usize, Decided)>,
+) {
+    for (batch, mut d) in jobs {
+        d.out.clear();
+        d.lines.clear();
+        for (i, &route) in batch.routes.iter().enumerate() {
+            if owner(route, i, threads) == Some(me) {
+                // A panic (a bug) fails its line; a thread that died would
+                // leave the main thread waiting for its answer.
+                let len = d.out.len();
+                let r = catch_unwind(AssertUnwindSafe(|| {
+                    decide_into(authz, batch.line(i), &mut d.out)
+                }))
+                .unwrap_or_else(|_| {
+                    d.out.truncate(len);
+                    Err("panicked deciding this line".into())
+                })
+                .map(|()| d.out.len());
+                d.lines.push((i, r));
             }
-            let r = decide_into(authz, batch.line(i), &mut self.out).map(|()| self.out.len());
-            self.done.push((i, r));
+        }
+        // Dropped before answering, so the main thread can reuse the batch.
+        drop(batch);
+        if done.send((me, d)).is_err() {
+            return;
         }
     }
 }
 
-/// Decides `batch` with one thread per worker (the calling thread is one).
-fn decide(authz: &Authorizer, batch: &Batch, workers: &mut [Worker]) {
-    let threads = workers.len();
-    let chunk = batch.lines.len().div_ceil(threads);
-    let chunk =
-        |t: usize| (t * chunk).min(batch.lines.len())..((t + 1) * chunk).min(batch.lines.len());
-    let barrier = Barrier::new(threads);
-    let barrier = &barrier;
-    let Some((mine, others)) = workers.split_first_mut() else {
-        return;
-    };
-    std::thread::scope(|scope| {
-        for (t, w) in others.iter_mut().enumerate() {
-            let t = t + 1;
-            scope.spawn(move || w.run(authz, batch, chunk(t), barrier, (t, threads)));
-        }
-        mine.run(authz, batch, chunk(0), barrier, (0, threads));
-    });
+/// A batch under way: what each thread has sent back of it so far.
+struct Pending {
+    batch: Arc<Batch>,
+    decided: Vec<Option<Decided>>,
 }
 
 /// Prints `batch`'s decisions in input order and its errors to stderr;
-/// returns how many lines failed. `first` is the batch's first line number.
-fn print(
-    batch: &Batch,
-    workers: &[Worker],
-    first: usize,
-    out: &mut impl Write,
-) -> Result<u64, String> {
-    let threads = workers.len();
-    // Per worker: the next entry of `done` and where its decision starts.
+/// returns how many lines failed.
+fn print(batch: &Batch, decided: &[Decided], out: &mut impl Write) -> Result<u64, String> {
+    let threads = decided.len();
+    // Per thread: the next entry of `lines` and where its decision starts.
     let mut next = vec![(0usize, 0usize); threads];
     let mut failed = 0;
-    for i in 0..batch.lines.len() {
-        let Some(w) = owner(batch.route(i), i, threads) else {
+    for (i, &route) in batch.routes.iter().enumerate() {
+        let Some(t) = owner(route, i, threads) else {
             continue;
         };
-        let (entry, start) = &mut next[w];
-        let Some((line, result)) = workers[w].done.get(*entry) else {
-            return Err(format!("stdin:{}: no decision", first + i));
+        let (entry, start) = &mut next[t];
+        let Some((line, result)) = decided[t].lines.get(*entry) else {
+            return Err(format!("stdin:{}: no decision", batch.first + i));
         };
         debug_assert_eq!(*line, i);
         *entry += 1;
         match result {
             Ok(end) => {
-                out.write_all(&workers[w].out[*start..*end])
+                out.write_all(&decided[t].out[*start..*end])
                     .map_err(|e| format!("stdout: {e}"))?;
                 *start = *end;
             }
             Err(msg) => {
                 failed += 1;
                 let _ = out.flush();
-                eprintln!("stdin:{}: {msg}", first + i);
+                eprintln!("stdin:{}: {msg}", batch.first + i);
             }
         }
     }
     Ok(failed)
 }
 
-/// All of stdin, batch by batch, decided by `threads` shard-affine threads.
+/// The main thread's side: reads, routes and hands out batches, prints
+/// them as they complete.
+struct Feeder<'a> {
+    authz: &'a Authorizer,
+    jobs: Vec<Sender<(Arc<Batch>, Decided)>>,
+    done: Receiver<(usize, Decided)>,
+    pending: VecDeque<Pending>,
+    /// Batches and buffers printed, for reuse.
+    spare_batches: Vec<Batch>,
+    spare: Vec<Vec<Decided>>,
+    failed: u64,
+}
+
+impl Feeder<'_> {
+    fn run(&mut self, out: &mut impl Write) -> Result<u64, String> {
+        let mut input = std::io::stdin().lock();
+        let mut first = 1;
+        loop {
+            while self.pending.len() >= IN_FLIGHT {
+                self.receive(out)?;
+            }
+            let mut batch = self.spare_batches.pop().unwrap_or_default();
+            if !batch.read(&mut input, first, self.authz)? {
+                break;
+            }
+            first += batch.lines.len();
+            let batch = Arc::new(batch);
+            for (t, jobs) in self.jobs.iter().enumerate() {
+                let buffer = self.spare[t].pop().unwrap_or_default();
+                jobs.send((batch.clone(), buffer))
+                    .map_err(|_| "a deciding thread stopped".to_string())?;
+            }
+            self.pending.push_back(Pending {
+                batch,
+                decided: (0..self.jobs.len()).map(|_| None).collect(),
+            });
+        }
+        while !self.pending.is_empty() {
+            self.receive(out)?;
+        }
+        Ok(self.failed)
+    }
+
+    /// Waits for one thread's part of a batch, then prints every batch at
+    /// the front that is complete.
+    fn receive(&mut self, out: &mut impl Write) -> Result<(), String> {
+        let (t, d) = self
+            .done
+            .recv()
+            .map_err(|_| "a deciding thread stopped".to_string())?;
+        // Threads answer their batches in order: this is the oldest one
+        // this thread has not answered.
+        let slot = self
+            .pending
+            .iter_mut()
+            .find_map(|p| p.decided.get_mut(t).filter(|d| d.is_none()))
+            .ok_or_else(|| "an answer for no batch".to_string())?;
+        *slot = Some(d);
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.decided.iter().all(Option::is_some))
+        {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            let decided: Vec<Decided> = p.decided.into_iter().flatten().collect();
+            self.failed += print(&p.batch, &decided, out)?;
+            for (t, d) in decided.into_iter().enumerate() {
+                self.spare[t].push(d);
+            }
+            if let Ok(batch) = Arc::try_unwrap(p.batch) {
+                self.spare_batches.push(batch);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// All of stdin, decided by `threads` shard-affine threads; returns how
+/// many lines failed.
 pub fn run(authz: &Authorizer, threads: usize) -> Result<u64, String> {
+    let threads = threads.max(1);
     let shards = authz.shards();
     if threads > shards {
         eprintln!(
@@ -191,18 +270,32 @@ pub fn run(authz: &Authorizer, threads: usize) -> Result<u64, String> {
              so at most {shards} decide at once"
         );
     }
-    let mut input = std::io::stdin().lock();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut workers: Vec<Worker> = (0..threads.max(1)).map(|_| Worker::default()).collect();
-    let mut batch = Batch::default();
-    let mut failed = 0;
-    let mut first = 1;
-    while batch.read(&mut input, first)? {
-        decide(authz, &batch, &mut workers);
-        failed += print(&batch, &workers, first, &mut out)?;
-        first += batch.lines.len();
-    }
+    let (done_tx, done) = channel();
+    let failed = std::thread::scope(|scope| {
+        let jobs = (0..threads)
+            .map(|t| {
+                let (tx, rx) = channel();
+                let done = done_tx.clone();
+                scope.spawn(move || work(authz, (t, threads), rx, done));
+                tx
+            })
+            .collect();
+        // Only the threads answer: if they all stop, `recv` says so.
+        drop(done_tx);
+        let mut feeder = Feeder {
+            authz,
+            jobs,
+            done,
+            pending: VecDeque::new(),
+            spare_batches: Vec::new(),
+            spare: (0..threads).map(|_| Vec::new()).collect(),
+            failed: 0,
+        };
+        // Dropping the feeder (its senders) lets the threads finish.
+        feeder.run(&mut out)
+    })?;
     out.flush().map_err(|e| format!("stdout: {e}"))?;
     Ok(failed)
 }
