@@ -22,9 +22,11 @@
 //! threads used per decision: when it grows with the threads, they slow
 //! each other down. (On this 2-vCPU virtual machine it does even for
 //! `separate`, and for two processes: one busy core runs faster than two.)
-//! Every round gets fresh engines, so both loads start with empty caches;
-//! the configurations take turns round by round, and the best round of
-//! each is printed.
+//! Every round gets fresh engines, so both loads start with empty caches.
+//! The configurations take turns round by round, and each column is the
+//! median over the rounds; the ratio is the median of each round's ratio
+//! to the single thread of the same round (on a shared machine, rounds
+//! next to each other in time see the same neighbours).
 
 use sark_policy_host::{Authorizer, PolicyEngine, Request, Runtime, Sensitivity};
 use std::time::Instant;
@@ -215,6 +217,16 @@ fn round(load: &Load, threads: usize, mode: Mode) -> anyhow::Result<Round> {
     })
 }
 
+fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
 /// Prints `load` as JSONL request lines for `sark-policy decide`.
 fn jsonl(load: &str, n: usize) -> anyhow::Result<()> {
     use std::io::Write;
@@ -266,7 +278,7 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{n} requests per round, best of {rounds} rounds, {} CPUs",
+        "{n} requests per round, medians of {rounds} rounds, {} CPUs",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
@@ -293,22 +305,24 @@ fn main() -> anyhow::Result<()> {
     ];
     for name in ["miss", "mixed"] {
         let load = Load::new(name, n);
-        let mut best = [Round::default(); 4];
+        let mut rounds_of: [Vec<Round>; 4] = Default::default();
         for _ in 0..rounds {
-            for ((_, threads, mode), best) in configs.iter().zip(&mut best) {
-                let r = round(&load, *threads, *mode)?;
-                if r.rate > best.rate {
-                    *best = r;
-                }
+            for ((_, threads, mode), all) in configs.iter().zip(&mut rounds_of) {
+                all.push(round(&load, *threads, *mode)?);
             }
         }
-        for ((label, _, _), r) in configs.iter().zip(&best) {
+        for ((label, _, _), all) in configs.iter().zip(&rounds_of) {
+            let ratios: Vec<f64> = all
+                .iter()
+                .zip(&rounds_of[0])
+                .map(|(r, one)| r.rate / one.rate)
+                .collect();
             println!(
                 "{name:<6} {label:<34} {:>12.0} {:>6.2}x {:>10.2} {:>10.2}",
-                r.rate,
-                r.rate / best[0].rate,
-                r.cpu_us,
-                r.queued_us
+                median(all.iter().map(|r| r.rate)),
+                median(ratios),
+                median(all.iter().map(|r| r.cpu_us)),
+                median(all.iter().map(|r| r.queued_us)),
             );
         }
     }
