@@ -8,9 +8,8 @@
 //! gains), and each shard sees its requests in the order of the input, so
 //! every decision, cached or not, is the one a single thread would make.
 //!
-//! The main thread reads stdin in batches, routes each line to its shard's
-//! thread (parsing only user, action and resource), hands every batch to
-//! every thread, and prints the decisions of a batch in input order once
+//! The main thread reads stdin in batches, parses each line and routes it
+//! to its shard's thread, hands every batch to every thread, and prints the decisions of a batch in input order once
 //! all threads are done with it. Threads never wait for each other between
 //! batches: up to `IN_FLIGHT` batches are under way, so a thread with less
 //! work in one batch goes on with the next.
@@ -21,7 +20,7 @@
 //! which takes the process's memory map lock that the other threads' page
 //! faults need.
 
-use crate::line::{decide_into, shard_of};
+use crate::line::{Stored, decide_into, decide_request};
 use sark_policy_host::Authorizer;
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
@@ -40,11 +39,15 @@ const BLANK: u32 = u32::MAX;
 /// A line that does not parse: decided (to its error) by thread `i % N`.
 const BAD: u32 = u32::MAX - 1;
 
-/// Lines of stdin, in one buffer, and the shard of each.
+/// Lines of stdin, in one buffer, parsed, and the shard of each.
 #[derive(Default)]
 struct Batch {
     text: String,
     lines: Vec<Range<usize>>,
+    /// Each line's request, `None` for a blank or bad line.
+    requests: Vec<Option<Stored>>,
+    /// The requests' strings.
+    strings: String,
     /// Each line's shard, or `BLANK` or `BAD`.
     routes: Vec<u32>,
     /// The line number of the first line.
@@ -62,6 +65,8 @@ impl Batch {
         self.text.clear();
         self.lines.clear();
         self.routes.clear();
+        self.requests.clear();
+        self.strings.clear();
         self.first = first;
         while self.lines.len() < BATCH {
             let start = self.text.len();
@@ -72,11 +77,18 @@ impl Batch {
                 break;
             }
             let line = self.text[start..].trim_end_matches(['\n', '\r']);
-            self.routes.push(if line.trim().is_empty() {
-                BLANK
-            } else {
-                shard_of(authz, line).map_or(BAD, |s| s as u32)
+            let blank = line.trim().is_empty();
+            // A line that does not parse is parsed again by the thread that
+            // decides it, to report why.
+            let request = (!blank)
+                .then(|| Stored::parse(line, &mut self.strings).ok())
+                .flatten();
+            self.routes.push(match &request {
+                _ if blank => BLANK,
+                Some(r) => authz.shard(&r.request(&self.strings)) as u32,
+                None => BAD,
             });
+            self.requests.push(request);
             self.lines.push(start..start + line.len());
         }
         Ok(!self.lines.is_empty())
@@ -122,8 +134,9 @@ fn work(
                 // A panic (a bug) fails its line; a thread that died would
                 // leave the main thread waiting for its answer.
                 let len = d.out.len();
-                let r = catch_unwind(AssertUnwindSafe(|| {
-                    decide_into(authz, batch.line(i), &mut d.out)
+                let r = catch_unwind(AssertUnwindSafe(|| match &batch.requests[i] {
+                    Some(r) => decide_request(authz, &r.request(&batch.strings), &mut d.out),
+                    None => decide_into(authz, batch.line(i), &mut d.out),
                 }))
                 .unwrap_or_else(|_| {
                     d.out.truncate(len);
