@@ -101,10 +101,8 @@ fn main() -> anyhow::Result<()> {
         .engine()?;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut native = Native::new();
-    for (name, src) in [("authz.rego", AUTHZ)] {
-        engine.add_policy(name, src)?;
-        native.add_policy(name, src)?;
-    }
+    engine.add_policy("authz.rego", AUTHZ)?;
+    native.add_policy("authz.rego", AUTHZ)?;
     engine.add_policy("slow.rego", SLOW)?;
     engine.add_policy("panic.rego", PANIC)?;
     let first = data(&mut rng);
@@ -142,7 +140,11 @@ fn main() -> anyhow::Result<()> {
                 }
                 1 => {
                     v2 = !v2;
-                    let src = if v2 { format!("{AUTHZ}{AUTHZ_V2}") } else { AUTHZ.to_owned() };
+                    let src = if v2 {
+                        format!("{AUTHZ}{AUTHZ_V2}")
+                    } else {
+                        AUTHZ.to_owned()
+                    };
                     engine.add_policy("authz.rego", &src)?;
                     s.native.add_policy("authz.rego", &src)?;
                 }
@@ -183,7 +185,8 @@ fn main() -> anyhow::Result<()> {
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
-        w.join().map_err(|_| anyhow::anyhow!("a worker panicked"))??;
+        w.join()
+            .map_err(|_| anyhow::anyhow!("a worker panicked"))??;
     }
     let rss_last = rss_kib();
     report(started.elapsed(), rss_last, &counts);
@@ -194,13 +197,19 @@ fn main() -> anyhow::Result<()> {
         rss_warm, rss_last, m.recycles, m.timeouts
     );
     let mismatches = counts.mismatches.load(Ordering::Relaxed);
-    anyhow::ensure!(mismatches == 0, "{mismatches} answers differed from the core");
+    anyhow::ensure!(
+        mismatches == 0,
+        "{mismatches} answers differed from the core"
+    );
     anyhow::ensure!(
         counts.decisions.load(Ordering::Relaxed) > 0 && counts.timeouts.load(Ordering::Relaxed) > 0,
         "the soak did not run"
     );
     if secs >= 120 {
-        anyhow::ensure!(growth <= 5.0, "resident memory grew {growth:.1}% after warm-up");
+        anyhow::ensure!(
+            growth <= 5.0,
+            "resident memory grew {growth:.1}% after warm-up"
+        );
     }
     Ok(())
 }

@@ -157,7 +157,10 @@ fn a_forced_short_hash_collision_never_shares_an_entry() {
         })
         .expect("17 contexts over 16 one-digit hashes collide");
     let (ra, rb) = (req("alice", a), req("alice", b));
-    assert_eq!(cache_key(&limits, &ra).unwrap(), cache_key(&limits, &rb).unwrap());
+    assert_eq!(
+        cache_key(&limits, &ra).unwrap(),
+        cache_key(&limits, &rb).unwrap()
+    );
     let da = decide(&mut e, &mut c, "authz/reason", &ra, 0, 100).unwrap();
     let db = decide(&mut e, &mut c, "authz/reason", &rb, 0, 100).unwrap();
     keys::truncate_display_hash_for_tests(16);

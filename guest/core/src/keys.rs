@@ -33,12 +33,12 @@ pub fn short_hash(bytes: &[u8]) -> String {
 
 /// All 64 hex digits of SHA-256 over `bytes`.
 pub fn full_hash(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(bytes);
     let mut out = String::with_capacity(64);
     for b in digest {
         for nibble in [b >> 4, b & 0xf] {
-            out.push(char::from(HEX[usize::from(nibble)]));
+            // Always a digit: a nibble is below 16.
+            out.extend(char::from_digit(u32::from(nibble), 16));
         }
     }
     out

@@ -51,13 +51,18 @@ fn survives(
     let err = hostile(&e).expect_err("a hostile call must fail");
     let took = started.elapsed();
     assert!(expect(&err), "unexpected error: {err}");
-    assert!(took < DEADLINE + Duration::from_secs(5), "took {took:?}: {err}");
+    assert!(
+        took < DEADLINE + Duration::from_secs(5),
+        "took {took:?}: {err}"
+    );
     let d = authz.decide(&ALICE).unwrap();
     assert_eq!(d.value.as_deref(), Some("true"));
     let refused = matches!(err, Error::Policy(_));
     assert_eq!(d.cached, refused, "{err}");
     assert_eq!(
-        e.eval_rule("authz/allow", r#"{"user":"bob"}"#).unwrap().as_deref(),
+        e.eval_rule("authz/allow", r#"{"user":"bob"}"#)
+            .unwrap()
+            .as_deref(),
         Some("false")
     );
 }
@@ -75,7 +80,10 @@ fn is_kind(err: &Error, kinds: &[ErrorKind]) -> bool {
 }
 
 fn sandbox_event(err: &Error) -> bool {
-    matches!(err, Error::Timeout(_) | Error::MemoryLimit(_) | Error::Trap(_))
+    matches!(
+        err,
+        Error::Timeout(_) | Error::MemoryLimit(_) | Error::Trap(_)
+    )
 }
 
 #[test]
@@ -85,7 +93,9 @@ fn a_function_that_recurses_without_end() {
     survives(
         |_| {},
         |e| e.add_policy("rec.rego", src).and_then(|_| eval(e, "rec/r")),
-        |err| is_kind(err, &[ErrorKind::InvalidPolicy, ErrorKind::Evaluation]) || sandbox_event(err),
+        |err| {
+            is_kind(err, &[ErrorKind::InvalidPolicy, ErrorKind::Evaluation]) || sandbox_event(err)
+        },
     );
 }
 
@@ -95,7 +105,9 @@ fn a_huge_numbers_range() {
     survives(
         |e| load(e, "big.rego", src),
         |e| eval(e, "big/n"),
-        |err| sandbox_event(err) || is_kind(err, &[ErrorKind::Evaluation, ErrorKind::LimitExceeded]),
+        |err| {
+            sandbox_event(err) || is_kind(err, &[ErrorKind::Evaluation, ErrorKind::LimitExceeded])
+        },
     );
 }
 
@@ -150,16 +162,22 @@ fn a_one_megabyte_rule_body() {
     let started = Instant::now();
     // Under the 16 MiB policy limit: it loads and evaluates, or is refused
     // with a typed error; either way within the deadline and the host lives.
-    match e.add_policy("mb.rego", &src).and_then(|_| eval(&e, "mb/allow")) {
+    match e
+        .add_policy("mb.rego", &src)
+        .and_then(|_| eval(&e, "mb/allow"))
+    {
         Ok(()) => {}
         Err(err) => assert!(
-            is_kind(&err, &[ErrorKind::InvalidPolicy, ErrorKind::LimitExceeded]) || sandbox_event(&err),
+            is_kind(&err, &[ErrorKind::InvalidPolicy, ErrorKind::LimitExceeded])
+                || sandbox_event(&err),
             "{err}"
         ),
     }
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(
-        e.eval_rule("authz/allow", r#"{"user":"alice"}"#).unwrap().as_deref(),
+        e.eval_rule("authz/allow", r#"{"user":"alice"}"#)
+            .unwrap()
+            .as_deref(),
         Some("true")
     );
 }
@@ -176,7 +194,10 @@ fn input_nested_ten_thousand_deep() {
     survives(
         |_| {},
         |e| {
-            let req = Request { context: &ctx, ..ALICE };
+            let req = Request {
+                context: &ctx,
+                ..ALICE
+            };
             e.authorizer("authz/allow").decide(&req).map(|_| ())
         },
         |err| is_kind(err, &[ErrorKind::LimitExceeded]),

@@ -135,7 +135,11 @@ pub(crate) fn host_awaits() -> Vec<(&'static str, usize)> {
     BUILTINS
         .iter()
         .map(|&(name, nargs, _)| (name, usize::from(nargs)))
-        .chain(REFUSED.iter().map(|&(name, nargs, _)| (name, usize::from(nargs))))
+        .chain(
+            REFUSED
+                .iter()
+                .map(|&(name, nargs, _)| (name, usize::from(nargs))),
+        )
         .collect()
 }
 
