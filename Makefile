@@ -9,6 +9,7 @@ DIST := dist
 COMPONENT := $(DIST)/sark_policy.wasm
 PYPKG_WASM := python-host/src/sark_policy/sark_policy.wasm
 WASM_TARGETS := wasm32-wasip2 wasm32-wasip1
+FILTER_TARGET := target/filter
 
 .PHONY: all setup rust-targets venv build component filter host demo test test-rust test-python \
         test-envoy conformance bench bench-python lint wit clean fuzz-tools fuzz fuzz-smoke \
@@ -33,8 +34,12 @@ $(VENV)/.installed: python-host/requirements-dev.txt python-host/pyproject.toml
 
 venv: $(VENV)/.installed
 
-## Build the component (release) into dist/ and into the Python package.
-build: component filter host
+## Build the component (release) into dist/ and into the Python package,
+## the filter and the host. The two guests build at once, the filter in its
+## own target directory (cargo locks one per build): each ends in a fat-LTO
+## link on one core, so building them in turn left a core idle for minutes.
+build:
+	$(MAKE) --no-print-directory -j2 host filter
 
 component: rust-targets
 	$(CARGO) build -p sark-policy-component --target wasm32-wasip2 --profile guest
@@ -45,9 +50,9 @@ component: rust-targets
 
 ## The proxy-wasm filter for Envoy (wasm32-wasip1).
 filter: rust-targets
-	$(CARGO) build -p sark-policy-filter --target wasm32-wasip1 --profile guest
+	$(CARGO) build -p sark-policy-filter --target wasm32-wasip1 --profile guest --target-dir $(FILTER_TARGET)
 	mkdir -p $(DIST)
-	cp target/wasm32-wasip1/guest/sark_policy_filter.wasm $(DIST)/sark_policy_filter.wasm
+	cp $(FILTER_TARGET)/wasm32-wasip1/guest/sark_policy_filter.wasm $(DIST)/sark_policy_filter.wasm
 	@ls -l $(DIST)/sark_policy_filter.wasm
 
 host: component
