@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import orjson
 
-from ._errors import InvalidJsonError
+from ._errors import InvalidJsonError, LimitExceededError
 
 __all__ = [
     "UNDEFINED",
@@ -77,6 +77,9 @@ def _slow_dumps(value: Any, what: str) -> bytes:
         return _encode(value).encode()
     except (TypeError, ValueError) as e:  # UnicodeEncodeError is a ValueError
         raise InvalidJsonError(f"{what} is not JSON-serializable: {e}") from None
+    except RecursionError:
+        # orjson stops at 255 levels; json at Python's recursion limit.
+        raise LimitExceededError(f"{what} nests too deeply to serialize") from None
 
 
 def dumps(value: Any, what: str = "value") -> bytes:
