@@ -39,6 +39,7 @@ venv: $(VENV)/.installed
 ## own target directory (cargo locks one per build): each ends in a fat-LTO
 ## link on one core, so building them in turn left a core idle for minutes.
 build:
+	mkdir -p target  # before two cargo processes race to create it
 	$(MAKE) --no-print-directory -j2 host filter
 
 component: rust-targets
