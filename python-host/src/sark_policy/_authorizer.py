@@ -12,11 +12,12 @@ from typing import Any, Final
 
 from wasmtime.component import ResourceAny
 
-from ._abi import Bindings, Trapped
+from ._abi import Trapped
 from ._engine import PolicyEngine
 from ._errors import OtherPolicyError
 from ._json import UNDEFINED, context_text, loads
 from ._metrics import Metrics, prometheus_text
+from ._pool import CacheSlots
 from ._sandbox import Sandbox
 from ._ttl import Clock, Sensitivity, TtlPolicy, to_ms
 
@@ -85,7 +86,7 @@ def _decision(value: Any, cached: bool, latency_ms: float, key: str) -> Decision
     return d
 
 
-class Authorizer:
+class Authorizer(CacheSlots):
     """Decides requests with a rule of a `PolicyEngine`, caching each
     decision in a cache that lives in the engine's instances: key, lookup,
     evaluation on a miss and store happen in one call into the component.
@@ -137,14 +138,6 @@ class Authorizer:
             with sandbox.loading() as abi:
                 self._create(sandbox, abi)
         pool.on_recycle(self._rebuild)
-
-    def _create(self, sandbox: Sandbox, abi: Bindings) -> None:
-        i = sandbox.index
-        self._resources[i] = resource = abi.new_cache(self._capacity)
-        self._handles[i] = abi.handle(resource)
-
-    def _rebuild(self, sandbox: Sandbox, replay: bool) -> None:
-        self._create(sandbox, sandbox.abi)
 
     def decide(
         self,

@@ -16,7 +16,7 @@ from wasmtime.component import ResourceAny
 from ._abi import Bindings, Trapped
 from ._json import context_text, dumps, loads_exact
 from ._metrics import Metrics, prometheus_text
-from ._pool import Pool
+from ._pool import CacheSlots, Pool, drop_and_close
 from ._runtime import runtime
 from ._sandbox import Sandbox, SandboxLimits
 from ._ttl import DEFAULT_SENSITIVITY_TTLS, Clock, Sensitivity, TtlPolicy, to_ms
@@ -33,7 +33,7 @@ Memo = tuple[str, str, str, bytes]
 Target = tuple[Memo, int, bytes | None]
 
 
-class PolicyCache:
+class PolicyCache(CacheSlots):
     """Policy decisions cached by user, action, resource and context, with a
     TTL by sensitivity and LRU eviction: the seed's `RustPolicyCache` API.
 
@@ -103,14 +103,6 @@ class PolicyCache:
             with sandbox.loading() as abi:
                 self._create(sandbox, abi)
         pool.on_recycle(self._rebuild)
-
-    def _create(self, sandbox: Sandbox, abi: Bindings) -> None:
-        i = sandbox.index
-        self._resources[i] = resource = abi.new_cache(self._capacity)
-        self._handles[i] = abi.handle(resource)
-
-    def _rebuild(self, sandbox: Sandbox, replay: bool) -> None:
-        self._create(sandbox, sandbox.abi)
 
     def _target(self, user: str, action: str, resource: str,
                 context: Mapping[str, Any] | None) -> Target:
@@ -442,12 +434,7 @@ class PolicyCache:
     def close(self) -> None:
         """Drops the cache in the guest and frees its instances; later calls
         raise `OtherPolicyError` (the cache API returns its defaults). Idempotent."""
-        with self._pool.locked_all() as sandboxes:
-            for sandbox in sandboxes:
-                resource = self._resources[sandbox.index]
-                if not sandbox.closed and resource is not None:
-                    sandbox.abi.drop(resource)
-                    sandbox.close()
+        drop_and_close(self._pool, self._resources)
 
 
 _instance: PolicyCache | None = None

@@ -15,7 +15,7 @@ from ._errors import PolicyError, SandboxTrapError
 from ._journal import Journal
 from ._json import UNDEFINED, data_text, dumps, loads
 from ._metrics import prometheus_eval_text
-from ._pool import Pool
+from ._pool import Pool, drop_and_close
 from ._rvm import U64_MAX, EvalOptions, merge_eval_metrics
 from ._sandbox import Sandbox, SandboxLimits
 
@@ -381,12 +381,7 @@ class PolicyEngine:
     def close(self) -> None:
         """Drops the engine in the guest and frees its instances; later calls
         raise `OtherPolicyError`. Idempotent."""
-        with self._pool.locked_all() as sandboxes:
-            for sandbox in sandboxes:
-                resource = self._resources[sandbox.index]
-                if not sandbox.closed and resource is not None:
-                    sandbox.abi.drop(resource)
-                    sandbox.close()
+        drop_and_close(self._pool, self._resources)
 
     def __enter__(self) -> PolicyEngine:
         return self

@@ -17,6 +17,9 @@ import itertools
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
+from wasmtime.component import ResourceAny
+
+from ._abi import Bindings
 from ._sandbox import Rebuild, Sandbox, SandboxLimits
 
 __all__ = ["Pool", "pool_size"]
@@ -122,3 +125,33 @@ class Pool:
         """Closes every sandbox."""
         for s in self.sandboxes:
             s.close()
+
+
+def drop_and_close(pool: Pool, resources: list[ResourceAny | None]) -> None:
+    """Drops each instance's resource in the guest and closes the instance,
+    under every lock (an engine's or a cache's `close`). Idempotent."""
+    with pool.locked_all() as sandboxes:
+        for sandbox in sandboxes:
+            resource = resources[sandbox.index]
+            if not sandbox.closed and resource is not None:
+                sandbox.abi.drop(resource)
+                sandbox.close()
+
+
+class CacheSlots:
+    """One decision-cache resource per instance of a pool, indexed by
+    `Sandbox.index` (an `Authorizer`'s or a `PolicyCache`'s): made with
+    `_capacity` entries, and made again, empty, when the instance is
+    recycled."""
+
+    _resources: list[ResourceAny | None]
+    _handles: list[int]
+    _capacity: int
+
+    def _create(self, sandbox: Sandbox, abi: Bindings) -> None:
+        i = sandbox.index
+        self._resources[i] = resource = abi.new_cache(self._capacity)
+        self._handles[i] = abi.handle(resource)
+
+    def _rebuild(self, sandbox: Sandbox, replay: bool) -> None:
+        self._create(sandbox, sandbox.abi)
