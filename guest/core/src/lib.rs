@@ -55,3 +55,6 @@ pub use engine::Engine;
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use rvm::{DEFAULT_MAX_INSTRUCTIONS, EvalOptions, EvalStats, Fallback, Reason};
+
+#[cfg(test)]
+mod fidelity_tests;

@@ -3455,6 +3455,16 @@ impl Interpreter {
 
             if !found {
                 if let Some(imported_var) = self.compiled_policy.imports.get(&rule_path).cloned() {
+                    // `import data.a.b` then `b.c.d`: look up `data.a.b.c.d` as one
+                    // path, so that only the rules under it are evaluated, as OPA
+                    // does. Evaluating `data.a.b` first and then indexing it would
+                    // evaluate every rule of the package, and fail the reference
+                    // on a conflict in a rule it never names.
+                    if let Some((root, imported)) = Self::static_data_ref(&imported_var) {
+                        let mut path: Vec<&str> = imported.iter().map(String::as_str).collect();
+                        path.extend_from_slice(fields);
+                        return self.lookup_var(&root, &path, no_error);
+                    }
                     return Ok(Self::get_value_chained(
                         self.eval_expr(&imported_var)?,
                         fields,
@@ -3467,6 +3477,24 @@ impl Interpreter {
         } else {
             Ok(Value::Undefined)
         }
+    }
+
+    /// For a static reference under `data` (`data.a["b"].c`), the span of its
+    /// `data` root and the components after it (`["a", "b", "c"]`).
+    fn static_data_ref(refr: &ExprRef) -> Option<(Span, Vec<String>)> {
+        let mut root = refr;
+        while let Expr::RefDot { refr, .. } | Expr::RefBrack { refr, .. } = root.as_ref() {
+            root = refr;
+        }
+        let Expr::Var { span, .. } = root.as_ref() else {
+            return None;
+        };
+        let mut components = Parser::get_static_string_path_components(refr).ok()?;
+        if span.text() != "data" || components.first().map(String::as_str) != Some("data") {
+            return None;
+        }
+        components.remove(0);
+        Some((span.clone(), components))
     }
 
     fn eval_expr(&mut self, expr: &ExprRef) -> Result<Value> {
