@@ -57,3 +57,40 @@ test_sibling_conflict_still_fails if { cost_limit.severity }
         assert!(err.contains("conflict"), "{path}: {err}");
     }
 }
+
+/// OPA prints integers of any size exactly, in rule values, query results
+/// and the data document; input numbers keep their digits too.
+#[test]
+fn integers_of_any_size_stay_exact() {
+    let policy = r#"package n
+big1 := 1000000000000000000001
+big2 := big1 * big1
+echo := input.n
+sum := input.n + 1
+"#;
+    for (path, mut e) in engines(&[("n.rego", policy)]) {
+        let input = r#"{"n": 123456789012345678901234567890}"#;
+        let eval = |e: &mut Engine, rule| e.eval_rule(rule, input).unwrap().unwrap();
+        assert_eq!(eval(&mut e, "data.n.big1"), "1000000000000000000001", "{path}");
+        assert_eq!(
+            eval(&mut e, "data.n.big2"),
+            "1000000000000000000002000000000000000000001",
+            "{path}"
+        );
+        assert_eq!(eval(&mut e, "data.n.echo"), "123456789012345678901234567890", "{path}");
+        assert_eq!(eval(&mut e, "data.n.sum"), "123456789012345678901234567891", "{path}");
+        let q = e.eval_query("x := data.n.big1", input).unwrap();
+        assert!(q.contains("1000000000000000000001"), "{path}: {q}");
+    }
+}
+
+/// A number whose exponent would expand to millions of digits is refused
+/// before it is expanded (OPA keeps such numbers as floats; a policy must
+/// not be able to make the engine spend seconds on one input number).
+#[test]
+fn a_huge_exponent_is_refused_quickly() {
+    let mut e = Engine::new();
+    e.add_policy("n.rego", "package n\necho := input.n").unwrap();
+    let r = e.eval_rule("data.n.echo", r#"{"n": 1e999999999}"#);
+    assert!(r.is_err(), "{r:?}");
+}

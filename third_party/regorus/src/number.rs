@@ -379,7 +379,7 @@ impl FromStr for Number {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let trimmed = s.trim();
-        if trimmed.is_empty() {
+        if trimmed.is_empty() || trimmed.len() > MAX_NUMBER_LITERAL_LEN {
             return Err(ParseNumberError);
         }
 
@@ -1930,6 +1930,19 @@ fn bigint_to_scientific(value: &BigInt) -> String {
     format!("{}{}.{}e{}", sign, &digits[0..1], &digits[1..], exponent)
 }
 
+/// Longest number literal `Number::from_str` reads. Decimal to binary
+/// conversion of a big integer costs quadratic time in its digits, so an
+/// input (a JSON document with `arbitrary_precision`, a string given to
+/// `to_number` or `json.unmarshal`) must not be able to hand it megabytes of
+/// digits.
+const MAX_NUMBER_LITERAL_LEN: usize = 1024;
+
+/// Largest exponent a scientific literal is expanded to an exact integer
+/// for (`1e400` is an integer of 401 digits). Beyond it the literal is read
+/// as a float, so `1e999999999` fails as out of range instead of building an
+/// integer of a billion digits.
+const MAX_EXPANDED_EXPONENT: i32 = 1024;
+
 fn parse_scientific_bigint(input: &str) -> Option<BigInt> {
     let (mantissa, exponent_part) = split_scientific_parts(input)?;
     let exponent = exponent_part.parse::<i32>().ok()?;
@@ -1991,7 +2004,7 @@ fn scientific_parts_to_bigint(mantissa: &str, exponent: i32) -> Option<BigInt> {
     }
 
     let adjusted_exponent = exponent.checked_sub(fractional_len)?;
-    if adjusted_exponent < 0 {
+    if !(0..=MAX_EXPANDED_EXPONENT).contains(&adjusted_exponent) {
         return None;
     }
 
