@@ -216,3 +216,11 @@ fn operand_error(pos: usize, want: &str, got: &Value) -> anyhow::Error {
 #[cfg(test)]
 #[path = "mod_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "hostile_tests.rs"]
+mod hostile_tests;
+
+#[cfg(test)]
+#[path = "regorus_tests.rs"]
+mod regorus_tests;

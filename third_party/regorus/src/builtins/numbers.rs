@@ -100,13 +100,13 @@ fn range(span: &Span, params: &[Ref<Expr>], args: &[Value], strict: bool) -> Res
         _ => (),
     }
 
-    let (incr, num_elements) = match v2.sub(&v1)?.as_i64() {
-        Some(v) if v >= 0 => (1i64, v as usize + 1),
-        Some(v) => (-1i64, (-v + 1) as usize),
+    let (incr, num_elements) = match v2.sub(&v1)?.as_i128() {
+        Some(v) if v >= 0 => (1i64, v.saturating_add(1)),
+        Some(v) => (-1i64, v.saturating_neg().saturating_add(1)),
         _ => bail!(span.error("could not determine number of elements")),
     };
 
-    let mut values = Vec::with_capacity(num_elements);
+    let mut values = Vec::with_capacity(initial_capacity(span, num_elements)?);
     let mut v = v1;
     let incr = Number::from(incr);
     while v != v2 {
@@ -140,17 +140,25 @@ fn range_step(span: &Span, params: &[Ref<Expr>], args: &[Value], strict: bool) -
         _ => (),
     }
 
-    if strict && (!incr.is_integer() || incr <= Number::from(0u64)) {
-        bail!(params[2].span().error("step must be a positive integer"))
+    // OPA fails on a step that is not a positive integer in both modes
+    // (non-strict, the failure is undefined). A zero step divided below.
+    if !incr.is_integer() || incr <= Number::from(0u64) {
+        if strict {
+            bail!(params[2].span().error("step must be a positive integer"))
+        }
+        return Ok(Value::Undefined);
     }
 
-    let (incr, num_elements) = match (v2.sub(&v1)?.as_i64(), incr.as_i64()) {
-        (Some(v), Some(incr)) if v >= 0 => (incr, v / incr + 1),
-        (Some(v), Some(incr)) => (-incr, -v / incr + 1),
+    let (incr, num_elements) = match (v2.sub(&v1)?.as_i128(), incr.as_i64()) {
+        (Some(v), Some(incr)) if v >= 0 => (incr, (v / i128::from(incr)).saturating_add(1)),
+        (Some(v), Some(incr)) => (
+            incr.saturating_neg(),
+            (v.saturating_neg() / i128::from(incr)).saturating_add(1),
+        ),
         _ => bail!(span.error("could not determine number of elements")),
     };
 
-    let mut values = Vec::with_capacity(num_elements as usize);
+    let mut values = Vec::with_capacity(initial_capacity(span, num_elements)?);
     let incr = Number::from(incr);
     let mut v = v1;
     while (v <= v2 && incr.is_positive()) || (v >= v2 && !incr.is_positive()) {
@@ -161,6 +169,21 @@ fn range_step(span: &Span, params: &[Ref<Expr>], args: &[Value], strict: bool) -
     }
 
     Ok(Value::from_array(values))
+}
+
+/// The capacity to reserve for a range of `n` elements, or an error when no
+/// array of that many values can exist on this target. Reserving the count
+/// taken from the policy panicked ("capacity overflow") beyond `isize::MAX`
+/// bytes, and `as usize` truncated it on 32-bit targets. The reservation is
+/// bounded: a range that really grows large is stopped by memory limits.
+fn initial_capacity(span: &Span, n: i128) -> Result<usize> {
+    let max = (isize::MAX as usize) / core::mem::size_of::<Value>().max(1);
+    match usize::try_from(n) {
+        Ok(n) if n <= max => Ok(n.min(1 << 16)),
+        _ => bail!(span.error(&format!(
+            "a range of {n} numbers is more than memory can hold"
+        ))),
+    }
 }
 
 fn round(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Result<Value> {

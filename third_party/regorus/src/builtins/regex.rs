@@ -270,42 +270,57 @@ fn regex_template_match(
     let delimiter_start = ensure_string(name, &params[2], &args[2])?;
     let delimiter_end = ensure_string(name, &params[3], &args[3])?;
 
-    let delimiter_start = delimiter_start.as_ref();
-    let delimiter_end = delimiter_end.as_ref();
-    let mut template = template.as_ref();
-    let mut value = value.as_ref();
-
-    while let (Some(start), Some(end)) =
-        (template.find(delimiter_start), template.find(delimiter_end))
-    {
-        if start >= end {
-            return Ok(Value::Undefined);
+    // As OPA (gorilla/mux's template compiler): one-byte delimiters, the
+    // template turned into one anchored regex, `{pattern}` into `(pattern)`
+    // and the literals between quoted. Matching piece by piece instead
+    // sliced `value` at the template's byte offsets (a panic when it was
+    // shorter) and could not backtrack across pieces.
+    let (start, end) = match (delimiter_start.as_bytes(), delimiter_end.as_bytes()) {
+        ([s], [e]) => (*s, *e),
+        ([_], _) => bail!(params[3]
+            .span()
+            .error("end delimiter has to be exactly one character long")),
+        _ => bail!(params[2]
+            .span()
+            .error("start delimiter has to be exactly one character long")),
+    };
+    let template = template.as_ref();
+    let mut pattern = String::from("^");
+    let mut level = 0usize;
+    let (mut literal_start, mut var_start) = (0usize, 0usize);
+    for (i, b) in template.bytes().enumerate() {
+        if b == start {
+            level += 1;
+            if level == 1 {
+                var_start = i;
+            }
+        } else if b == end {
+            if level == 0 {
+                bail!(params[0].span().error("unbalanced braces in template"));
+            }
+            level -= 1;
+            if level == 0 {
+                // Both offsets are at one-byte (ASCII) delimiters, so on
+                // character boundaries.
+                let literal = template.get(literal_start..var_start).unwrap_or_default();
+                let var = template.get(var_start + 1..i).unwrap_or_default();
+                // Each variable must be a valid regex on its own, as in OPA.
+                compile_regex_for_builtin(params[0].span(), &format!("^{var}$"))?;
+                pattern.push_str(&regex::escape(literal));
+                pattern.push('(');
+                pattern.push_str(var);
+                pattern.push(')');
+                literal_start = i + 1;
+            }
         }
-        // Match precesing literal (if any)
-        if template[0..start] != value[0..start] {
-            return Ok(Value::Bool(false));
-        }
-
-        // Fetch pattern, excluding delimiters.
-        let re = compile_regex_for_builtin(
-            params[0].span(),
-            &template[start + delimiter_start.len()..end],
-        )?;
-
-        // Skip preceding literal in value.
-        value = &value[start..];
-
-        let m = match re.find(value) {
-            Some(m) if m.start() == 0 => m,
-            _ => return Ok(Value::Bool(false)),
-        };
-        // Skip match in string.
-        value = &value[m.len()..];
-
-        // Skip regex and delimiter in template.
-        template = &template[end + delimiter_end.len()..];
     }
-
-    // Ensure that ending literal matches.
-    Ok(Value::Bool(template == value))
+    if level != 0 {
+        bail!(params[0].span().error("unbalanced braces in template"));
+    }
+    pattern.push_str(&regex::escape(
+        template.get(literal_start..).unwrap_or_default(),
+    ));
+    pattern.push('$');
+    let re = compile_regex_for_builtin(params[0].span(), &pattern)?;
+    Ok(Value::Bool(re.is_match(&value)))
 }

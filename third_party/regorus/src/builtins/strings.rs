@@ -237,6 +237,32 @@ fn apply_width(w: Width, s: String) -> String {
 
 const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The largest width or precision Go's fmt accepts (its `tooLarge`).
+const MAX_WIDTH: usize = 1_000_000;
+
+/// Digits after the point that `{:.*}` prints exactly for any f64: the
+/// longest exact decimal expansion of a binary64 value has 1074 of them.
+const EXACT_F64_DECIMALS: usize = 1100;
+
+/// `f` with `d` digits after the point, as Go's `%.{d}f`. Rust's formatter
+/// takes at most 65,535 digits of precision (more panics), and every digit
+/// beyond [`EXACT_F64_DECIMALS`] is a zero.
+fn format_fixed(f: &Number, d: usize) -> String {
+    if d <= 300 {
+        // Within f64's exponent range the rounding of `format_decimal_with_width`
+        // is exact; beyond it 10^d overflows and its result is NaN.
+        return f.format_decimal_with_width(d as u32);
+    }
+    let Some(v) = f.as_f64() else {
+        return f.format_decimal();
+    };
+    let mut out = format!("{:.*}", d.min(EXACT_F64_DECIMALS), v);
+    if d > EXACT_F64_DECIMALS && v.is_finite() {
+        out.extend(core::iter::repeat_n('0', d - EXACT_F64_DECIMALS));
+    }
+    out
+}
+
 // Append a string quoted like Go's `strconv.Quote` (and therefore OPA's `%q`).
 // Precision truncates the input by Unicode scalar values before quoting, while
 // width pads the quoted result by Unicode scalar values.
@@ -326,25 +352,28 @@ fn sprintf(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> 
                     s.push('%');
                     continue;
                 }
-                Some(c) if c == '.' || c.is_numeric() => {
+                Some(c) if c == '.' || c.is_ascii_digit() => {
                     let first_char = c;
-                    let mut w = 0;
-                    if c != '.' {
-                        w = c.to_digit(10).expect("could not get digit from char");
+                    // Only ASCII digits: `char::is_numeric` also holds for
+                    // '½' or '٣', which have no decimal value.
+                    let mut w: usize = c.to_digit(10).unwrap_or(0) as usize;
+                    while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
+                        chars.next();
+                        w = w.saturating_mul(10).saturating_add(d as usize);
                     }
-
-                    while chars.peek().map(|c| c.is_numeric()) == Some(true) {
-                        w = w * 10
-                            + chars
-                                .next()
-                                .expect("could not get next digit")
-                                .to_digit(10)
-                                .expect("could not get digit from char");
+                    // Go's fmt refuses a width or precision above 10^6
+                    // (`%!(BADWIDTH)`); without a bound the padding below
+                    // could ask for gigabytes.
+                    if w > MAX_WIDTH {
+                        let span = params[0].span();
+                        bail!(span.error(&format!(
+                            "width or precision {w} is larger than {MAX_WIDTH}"
+                        )));
                     }
                     let width = match first_char {
-                        '0' => Width::LeadingZeros(w as usize),
-                        '.' => Width::Decimals(w as usize),
-                        _ => Width::Cell(w as usize),
+                        '0' => Width::LeadingZeros(w),
+                        '.' => Width::Decimals(w),
+                        _ => Width::Cell(w),
                     };
                     match chars.next() {
                         Some(c) => (c, width),
@@ -404,7 +433,9 @@ fn sprintf(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> 
             }
             ('c', Value::Number(f)) if f.is_integer() => {
                 // TODO: range error
-                let ch_opt = f.as_u64().map(|ival| char::from_u32(ival as u32));
+                let ch_opt = f
+                    .as_u64()
+                    .map(|ival| u32::try_from(ival).ok().and_then(char::from_u32));
                 match ch_opt {
                     Some(Some(c)) => s.push(c),
                     _ => {
@@ -444,7 +475,7 @@ fn sprintf(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> 
             ('E', Value::Number(f)) => s += &f.format_scientific().replace('e', "E"),
             ('f' | 'F', Value::Number(f)) => {
                 s += &match width {
-                    Width::Decimals(d) => f.format_decimal_with_width(d as u32),
+                    Width::Decimals(d) => format_fixed(f, d),
                     _ => apply_width(width, f.format_decimal()),
                 }
             }
@@ -621,15 +652,16 @@ fn strings_count(
     ensure_args_count(span, name, params, args, 2)?;
 
     let search = ensure_string(name, &params[0], &args[0])?;
-    let substring = ensure_string(name, &params[0], &args[1])?;
+    let substring = ensure_string(name, &params[1], &args[1])?;
 
-    Ok(Value::from(
-        search
-            .as_bytes()
-            .windows(substring.len())
-            .filter(|&w| w == substring.as_bytes())
-            .count(),
-    ))
+    // Go's strings.Count: non-overlapping matches, and for an empty
+    // substring one more than the number of code points.
+    let count = if substring.is_empty() {
+        search.chars().count().saturating_add(1)
+    } else {
+        search.matches(substring.as_ref()).count()
+    };
+    Ok(Value::from(count))
 }
 
 fn startswith(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Result<Value> {

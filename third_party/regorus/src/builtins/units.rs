@@ -91,6 +91,12 @@ fn parse(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Re
         _ => (string, ""),
     };
 
+    // OPA refuses an exponent of more than six digits; computing 10^10000000
+    // as an exact integer takes seconds.
+    if exponent_too_large(number_part) {
+        bail!(params[0].span().error("exponent too large"));
+    }
+
     // Canonicalize quirky literals (e.g. ".5", "-.1") so downstream parsing always sees
     // a stable representation that includes an explicit leading digit.
     let canonical_part = canonicalize_number_part(number_part);
@@ -165,6 +171,12 @@ fn parse_bytes(span: &Span, params: &[Ref<Expr>], args: &[Value], strict: bool) 
         _ => (string, ""),
     };
 
+    // OPA refuses an exponent of more than six digits; computing 10^10000000
+    // as an exact integer takes seconds.
+    if exponent_too_large(number_part) {
+        bail!(params[0].span().error("exponent too large"));
+    }
+
     // Canonicalize quirky literals (e.g. ".5", "-.1") so downstream parsing always sees
     // a stable representation that includes an explicit leading digit.
     let canonical_part = canonicalize_number_part(number_part);
@@ -192,6 +204,19 @@ fn parse_bytes(span: &Span, params: &[Ref<Expr>], args: &[Value], strict: bool) 
     } else {
         Ok(Value::Undefined)
     }
+}
+
+/// The most digits OPA accepts in the exponent of a scientific-notation
+/// amount (`maxExponentDigits` in its `parse_bytes.go`).
+const MAX_EXPONENT_DIGITS: usize = 6;
+
+/// Whether the amount has an exponent with more than [`MAX_EXPONENT_DIGITS`]
+/// digits (after an optional sign), which OPA reports as "exponent too large".
+fn exponent_too_large(number: &str) -> bool {
+    number.split(['e', 'E']).skip(1).any(|exp| {
+        let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+        exp.bytes().take_while(u8::is_ascii_digit).count() > MAX_EXPONENT_DIGITS
+    })
 }
 
 // Normalizes numbers that start with a decimal point by injecting the implicit leading zero.

@@ -58,6 +58,7 @@ const HOUR: u64 = 60 * MINUTE;
 pub enum ParseDurationError {
     InvalidDuration(String),
     UnknownUnit(String),
+    MissingUnit(String),
     Overflow,
 }
 
@@ -69,6 +70,9 @@ impl fmt::Display for ParseDurationError {
             }
             ParseDurationError::UnknownUnit(unit) => {
                 write!(f, "unknown unit: {unit}")
+            }
+            ParseDurationError::MissingUnit(dur) => {
+                write!(f, "missing unit in duration: {dur}")
             }
             ParseDurationError::Overflow => {
                 write!(f, "overflow")
@@ -137,16 +141,18 @@ pub fn parse_duration(mut s: &str) -> Result<Duration, ParseDurationError> {
             return Err(ParseDurationError::InvalidDuration(orig.to_string()));
         }
 
-        // Consume unit.
-        let mut idx = 0;
-        for (i, c) in s.char_indices() {
-            if c == '.' || c.is_ascii_digit() {
-                break;
-            }
-            idx = i;
+        // Consume unit: up to the next '.' or digit, as Go scans bytes (an
+        // ASCII byte is always a character boundary).
+        let idx = s
+            .bytes()
+            .position(|b| b == b'.' || b.is_ascii_digit())
+            .unwrap_or(s.len());
+        if idx == 0 {
+            return Err(ParseDurationError::MissingUnit(orig.to_string()));
         }
+        let (unit, rest) = s.split_at(idx);
 
-        let unit = match &s[..idx + 1] {
+        let unit = match unit {
             "ns" => NANOSECOND,
             "us" => MICROSECOND,
             "µs" => MICROSECOND, // U+00B5 = micro symbol
@@ -158,7 +164,7 @@ pub fn parse_duration(mut s: &str) -> Result<Duration, ParseDurationError> {
             unkonwn => return Err(ParseDurationError::UnknownUnit(unkonwn.to_string())),
         };
 
-        s = &s[idx + 1..];
+        s = rest;
 
         if v > ((1 << 63) / unit) {
             // overflow
@@ -175,7 +181,10 @@ pub fn parse_duration(mut s: &str) -> Result<Duration, ParseDurationError> {
             }
         }
 
-        dur += v;
+        dur = match dur.checked_add(v) {
+            Some(d) => d,
+            None => return Err(ParseDurationError::InvalidDuration(orig.to_string())),
+        };
         if dur > 1 << 63 {
             return Err(ParseDurationError::InvalidDuration(orig.to_string()));
         }
@@ -196,16 +205,14 @@ pub fn parse_duration(mut s: &str) -> Result<Duration, ParseDurationError> {
     Ok(Duration::nanoseconds(dur as i64))
 }
 
+// Go's `leadingInt`: the digits at the start of `s` and the rest after them
+// (all of `s` consumed when it is all digits).
 fn leading_int(s: &str) -> Result<(u64, &str), ParseDurationError> {
-    let mut last_idx = 0;
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (int, rest) = s.split_at(digits);
     let mut num: u64 = 0;
-    for (i, c) in s.char_indices() {
-        last_idx = i;
-
-        let n = match c.to_digit(10) {
-            Some(n) => n as u64,
-            None => break,
-        };
+    for b in int.bytes() {
+        let n = u64::from(b - b'0');
 
         if num > ((1 << 63) / 10) {
             // overflow
@@ -220,21 +227,19 @@ fn leading_int(s: &str) -> Result<(u64, &str), ParseDurationError> {
         }
     }
 
-    Ok((num, &s[last_idx..]))
+    Ok((num, rest))
 }
 
+// Go's `leadingFraction`: the digits at the start of `s` as an integer, its
+// scale, and the rest after them.
 fn leading_fraction(s: &str) -> (u64, f64, &str) {
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (fraction, rest) = s.split_at(digits);
     let mut num: u64 = 0;
     let mut scale = 1.0;
     let mut overflow = false;
-    let mut last_idx = 0;
-    for (i, c) in s.char_indices() {
-        last_idx = i;
-
-        let n = match c.to_digit(10) {
-            Some(n) => n as u64,
-            None => break,
-        };
+    for b in fraction.bytes() {
+        let n = u64::from(b - b'0');
 
         if overflow {
             continue;
@@ -256,7 +261,7 @@ fn leading_fraction(s: &str) -> (u64, f64, &str) {
         scale *= 10.0;
     }
 
-    (num, scale, &s[last_idx..])
+    (num, scale, rest)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -476,8 +481,10 @@ impl<'a> Iterator for GoTimeFormatItems<'a> {
                 token!(&literal, Space(literal));
             }
 
-            Some(_) => {
-                let literal = &self.reminder[..1];
+            Some(c) => {
+                // One whole character: slicing one byte off a multi-byte
+                // character (a layout such as "é") panicked.
+                let literal = &self.reminder[..c.len_utf8()];
                 token!(&literal, Literal(literal));
             }
 
@@ -557,6 +564,15 @@ pub fn parse(layout: &str, value: &str) -> ParseResult<DateTime<FixedOffset>> {
         && parsed.timestamp.is_none()
     {
         parsed.set_year(0)?;
+    }
+
+    // Go's `time.Parse` takes a missing month or day as 1 (a layout of only
+    // "2006" parses "2020" as January 1st); chrono fails on them.
+    if parsed.month.is_none() && parsed.ordinal.is_none() && parsed.isoweek.is_none() {
+        parsed.set_month(1)?;
+    }
+    if parsed.day.is_none() && parsed.ordinal.is_none() && parsed.isoweek.is_none() {
+        parsed.set_day(1)?;
     }
 
     // Go's `time.Parse` allows missing time (hour, minute, second) but
