@@ -34,6 +34,7 @@ fn parts(path: &str) -> RequestParts {
         source: Some("127.0.0.1:40000".into()),
         destination: Some("127.0.0.1:10000".into()),
         protocol: Some("HTTP/1.1".into()),
+        body: None,
     }
 }
 
@@ -76,8 +77,9 @@ fn main() {
         black_box(out);
     });
     let builder = input::Builder::default();
+    let limits = sark_policy_core::Limits::DEFAULT;
     let t_input = per_call(n, |_| {
-        black_box(builder.build(black_box(&hit)));
+        black_box(builder.build(black_box(&hit), &limits).unwrap());
     });
     let t_eval = per_call(n_miss, |i| {
         black_box(

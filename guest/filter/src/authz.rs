@@ -16,11 +16,31 @@ use std::rc::Rc;
 const MEMO_ENTRIES: usize = 1024;
 const MEMO_BYTES: usize = 1 << 20;
 
+/// Why a request got no decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The policy failed: an evaluation error, an undefined or malformed
+    /// decision. `failure_mode` applies.
+    Policy(String),
+    /// The body is not what its content type says: opa-envoy-plugin's
+    /// `request_parse_error`, answered 400 whatever `failure_mode` says.
+    Body(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Policy(e) => f.write_str(e),
+            Failure::Body(e) => write!(f, "request_parse_error: {e}"),
+        }
+    }
+}
+
 /// The decision for one request and where it came from.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The decision, or why the policy could not give one.
-    pub decision: Result<Rc<Decision>, String>,
+    /// The decision, or why there is none.
+    pub decision: Result<Rc<Decision>, Failure>,
     /// Served from the cache.
     pub cached: bool,
 }
@@ -65,9 +85,10 @@ impl Authz {
             0 => None,
             n => Some(DecisionCache::new(n).map_err(|e| format!("cache: {e}"))?),
         };
+        let pack_as_bytes = config.with_request_body.is_some_and(|b| b.pack_as_bytes);
         Ok(Self {
             engine,
-            input: input::Builder::default(),
+            input: input::Builder::new(pack_as_bytes, config.skip_request_body_parse),
             cache,
             parsed: Memo::new(MEMO_ENTRIES, MEMO_BYTES),
             hashes: Memo::new(MEMO_ENTRIES, MEMO_BYTES),
@@ -96,15 +117,19 @@ impl Authz {
     }
 
     /// The live cached decision for a request, else the key to store the
-    /// evaluated one under (`None` when the cache is off). Needs only what
-    /// the cache key is made of, so the host reads the rest on a miss only.
+    /// evaluated one under (`None` when the cache is off, or the request
+    /// carries a body the key leaves out). Needs only what the cache key is
+    /// made of, so the host reads the rest on a miss only.
     pub fn lookup(&mut self, parts: &RequestParts, now_ms: u64) -> Result<Outcome, Option<String>> {
-        let key = self.cache.is_some().then(|| self.cache_key(parts));
+        // A key without the body would serve one body's decision to
+        // another: the policy may read it.
+        let keyed = parts.body.is_none() || self.config.cache_key.body;
+        let key = (self.cache.is_some() && keyed).then(|| self.cache_key(parts));
         if let (Some(cache), Some(key)) = (self.cache.as_mut(), key.as_deref())
             && let Some(json) = cache.get(key, now_ms)
         {
             return Ok(Outcome {
-                decision: parse(&mut self.parsed, json),
+                decision: parse(&mut self.parsed, json).map_err(Failure::Policy),
                 cached: true,
             });
         }
@@ -120,7 +145,7 @@ impl Authz {
         now_ms: u64,
     ) -> Outcome {
         let decision = self.evaluate(parts).and_then(|json| {
-            let decision = parse(&mut self.parsed, &json)?;
+            let decision = parse(&mut self.parsed, &json).map_err(Failure::Policy)?;
             if let (Some(cache), Some(key)) = (self.cache.as_mut(), key.as_deref()) {
                 let expires = now_ms.saturating_add(self.config.cache.ttl_ms);
                 cache.insert(key, &json, now_ms, expires);
@@ -134,15 +159,21 @@ impl Authz {
     }
 
     /// The policy's decision for a request as JSON text, not cached.
-    pub fn evaluate(&mut self, parts: &RequestParts) -> Result<String, String> {
-        match self
-            .engine
-            .eval_rule_value(&self.rule, self.input.build(parts))
-        {
-            Ok(Some(value)) => serde_json::to_string(&value).map_err(|e| format!("decision: {e}")),
+    pub fn evaluate(&mut self, parts: &RequestParts) -> Result<String, Failure> {
+        let input = self
+            .input
+            .build(parts, &self.engine.limits())
+            .map_err(Failure::Body)?;
+        match self.engine.eval_rule_value(&self.rule, input) {
+            Ok(Some(value)) => {
+                serde_json::to_string(&value).map_err(|e| Failure::Policy(format!("decision: {e}")))
+            }
             // opa-envoy-plugin treats an undefined decision as an error.
-            Ok(None) => Err(format!("undefined decision: {}", self.rule)),
-            Err(e) => Err(e.to_string()),
+            Ok(None) => Err(Failure::Policy(format!(
+                "undefined decision: {}",
+                self.rule
+            ))),
+            Err(e) => Err(Failure::Policy(e.to_string())),
         }
     }
 
@@ -176,6 +207,19 @@ impl Authz {
         }
         for name in &k.headers {
             context.insert(name, parts.header(name));
+        }
+        // What of the request decides `parsed_body` and `truncated_body`:
+        // the bytes read, whether they were cut, the type and the length.
+        // `:body` is no header name (the pseudo-headers are a fixed set).
+        if let (true, Some(body)) = (k.body, &parts.body) {
+            let mut digest = keys::full_hash(&body.bytes);
+            if body.truncated {
+                digest.push_str("+truncated");
+            }
+            context.insert(":body", Some(Cow::Owned(digest)));
+            for name in ["content-type", "content-length"] {
+                context.insert(name, parts.header(name));
+            }
         }
         let mut text = String::with_capacity(256);
         text.push('{');

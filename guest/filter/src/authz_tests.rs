@@ -1,4 +1,5 @@
 use super::*;
+use crate::body::Body;
 use crate::input::RequestParts;
 
 const POLICY: &str = r#"package envoy.authz
@@ -116,4 +117,120 @@ fn a_hit_reuses_the_parsed_decision() {
     let first = a.decide(&req("GET", "/x", "alice"), 0).decision.unwrap();
     let hit = a.decide(&req("GET", "/x", "alice"), 1);
     assert!(hit.cached && Rc::ptr_eq(&first, &hit.decision.unwrap()));
+}
+
+/// OPA's standalone Envoy tutorial: its policy and its two tokens (guest
+/// Alice, admin Bob; `sub` is the base64url of the name).
+const TUTORIAL: &str = include_str!("../../../examples/envoy-tutorial.rego");
+const ALICE: &str = "eyJhbGciOiAiSFMyNTYiLCAidHlwIjogIkpXVCJ9.eyJleHAiOiAyMjQxMDgxNTM5LCAibmJmIjogMTUxNDg1MTEzOSwgInJvbGUiOiAiZ3Vlc3QiLCAic3ViIjogIllXeHBZMlU9In0.Uk5hgUqMuUfDLvBLnlXMD0-X53aM_Hlziqg3vhOsCc8";
+const BOB: &str = "eyJhbGciOiAiSFMyNTYiLCAidHlwIjogIkpXVCJ9.eyJleHAiOiAyMjQxMDgxNTM5LCAibmJmIjogMTUxNDg1MTEzOSwgInJvbGUiOiAiYWRtaW4iLCAic3ViIjogIlltOWkifQ.5qsm7rRTvqFHAgiB6evX0a_hWnGbWquZC0HImVQPQo8";
+
+fn tutorial(body_in_key: bool) -> Authz {
+    let config = serde_json::json!({
+        "policies": {"policy.rego": TUTORIAL},
+        "with_request_body": {"max_request_bytes": 8192, "allow_partial_message": true},
+        "cache_key": {"headers": ["authorization"], "body": body_in_key},
+    });
+    Authz::new(Config::parse(config.to_string().as_bytes()).unwrap()).unwrap()
+}
+
+fn people(method: &str, token: &str, body: Option<&str>) -> RequestParts {
+    let mut headers = vec![
+        (":method".into(), method.into()),
+        (":path".into(), "/people".into()),
+        ("authorization".into(), format!("Bearer {token}")),
+    ];
+    if let Some(b) = body {
+        headers.push(("content-type".into(), "application/json".into()));
+        headers.push(("content-length".into(), b.len().to_string()));
+    }
+    RequestParts {
+        headers,
+        body: body.map(|b| Body {
+            bytes: b.as_bytes().to_vec(),
+            truncated: false,
+        }),
+        ..RequestParts::default()
+    }
+}
+
+fn allowed(a: &mut Authz, parts: &RequestParts) -> bool {
+    a.decide(parts, 0).decision.unwrap().allowed
+}
+
+/// The finding: `POST /people` with Bob's token is decided on the body.
+#[test]
+fn the_tutorial_decides_on_the_body() {
+    let mut a = tutorial(false);
+    let foo = Some(r#"{"firstname": "Foo", "lastname": "Bar"}"#);
+    let bob = Some(r#"{"firstname": "Bob", "lastname": "Bar"}"#);
+    assert!(allowed(&mut a, &people("GET", ALICE, None)));
+    assert!(allowed(&mut a, &people("GET", BOB, None)));
+    assert!(!allowed(&mut a, &people("POST", ALICE, foo)));
+    assert!(allowed(&mut a, &people("POST", BOB, foo)));
+    assert!(!allowed(&mut a, &people("POST", BOB, bob)), "own name");
+    let mut unread = people("POST", BOB, foo);
+    unread.body = None;
+    assert!(
+        !allowed(&mut a, &unread),
+        "no body read: parsed_body is null"
+    );
+}
+
+/// Without the body in the key, a request with a body never uses the
+/// cache: Bob's allowed POST must not answer his denied one.
+#[test]
+fn bodies_bypass_a_cache_key_without_them() {
+    let mut a = tutorial(false);
+    let foo = people("POST", BOB, Some(r#"{"firstname": "Foo"}"#));
+    let bob = people("POST", BOB, Some(r#"{"firstname": "Bob"}"#));
+    assert!(!a.decide(&foo, 0).cached);
+    let again = a.decide(&foo, 1);
+    assert!(!again.cached && again.decision.unwrap().allowed);
+    let other = a.decide(&bob, 1);
+    assert!(!other.cached && !other.decision.unwrap().allowed);
+    let get = people("GET", BOB, None);
+    a.decide(&get, 0);
+    assert!(a.decide(&get, 1).cached, "no body: cached as before");
+}
+
+#[test]
+fn bodies_in_the_cache_key() {
+    let mut a = tutorial(true);
+    let foo = people("POST", BOB, Some(r#"{"firstname": "Foo"}"#));
+    let bob = people("POST", BOB, Some(r#"{"firstname": "Bob"}"#));
+    assert!(!a.decide(&foo, 0).cached);
+    let hit = a.decide(&foo, 1);
+    assert!(hit.cached && hit.decision.unwrap().allowed);
+    let other = a.decide(&bob, 1);
+    assert!(!other.cached && !other.decision.unwrap().allowed);
+    let mut cut = foo;
+    cut.body = cut.body.map(|b| Body {
+        truncated: true,
+        ..b
+    });
+    assert!(!a.decide(&cut, 1).cached, "a cut body is another key");
+    let (k_foo, k_bob) = (
+        a.cache_key(&people("POST", BOB, Some("{}"))),
+        a.cache_key(&bob),
+    );
+    assert_ne!(k_foo, k_bob);
+}
+
+/// opa-envoy-plugin's `request_parse_error`: not a policy error, not cached.
+#[test]
+fn a_body_that_does_not_parse() {
+    let mut a = tutorial(true);
+    let bad = people("POST", BOB, Some("{firstname: Foo}"));
+    let out = a.decide(&bad, 0);
+    let Err(Failure::Body(e)) = out.decision else {
+        panic!("{:?}", out.decision);
+    };
+    assert!(e.contains("invalid JSON"), "{e}");
+    assert!(!a.decide(&bad, 1).cached);
+    assert!(
+        Failure::Body(e)
+            .to_string()
+            .starts_with("request_parse_error: ")
+    );
 }

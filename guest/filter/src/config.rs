@@ -35,6 +35,43 @@ pub struct Config {
     /// The status of a denial whose result names none (`http_status`).
     #[serde(default = "default_status")]
     pub deny_status: u32,
+    /// Read the request body before deciding, as Envoy's ext_authz filter
+    /// does with its `with_request_body` (same name, same fields). Absent:
+    /// the body is not read and the decision is made on the headers.
+    #[serde(default)]
+    pub with_request_body: Option<BodyConfig>,
+    /// Decide, count and log, but never deny: opa-envoy-plugin's `dry-run`.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Leave `parsed_body` and `truncated_body` out of the input (the body
+    /// is still in `attributes.request.http`): opa-envoy-plugin's
+    /// `skip-request-body-parse`.
+    #[serde(default)]
+    pub skip_request_body_parse: bool,
+}
+
+/// How much of the body is read, and how it reaches the input: the fields
+/// of Envoy ext_authz's `BufferSettings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodyConfig {
+    /// Bytes of body the filter buffers at most (required, above 0).
+    pub max_request_bytes: u32,
+    /// Over `max_request_bytes`: decide on the first `max_request_bytes`
+    /// bytes with `truncated_body: true` instead of replying 413.
+    #[serde(default)]
+    pub allow_partial_message: bool,
+    /// The body as bytes (`attributes.request.http.rawBody`, base64) rather
+    /// than as text (`attributes.request.http.body`).
+    #[serde(default)]
+    pub pack_as_bytes: bool,
+}
+
+impl BodyConfig {
+    /// `max_request_bytes` as a length.
+    pub fn max_bytes(&self) -> usize {
+        usize::try_from(self.max_request_bytes).unwrap_or(usize::MAX)
+    }
 }
 
 /// Policies as a list of `{name, source}` or a map from name to source.
@@ -88,6 +125,12 @@ pub struct KeyConfig {
     /// Header names whose values join the key (case-insensitive).
     #[serde(default)]
     pub headers: Vec<String>,
+    /// The body read (`with_request_body`) joins the key: its SHA-256,
+    /// whether it was truncated, and its `content-type` and
+    /// `content-length`. Off: requests that carry a body are decided
+    /// without the cache, since the key could not tell their bodies apart.
+    #[serde(default)]
+    pub body: bool,
 }
 
 /// Whether a policy error denies (`closed`) or lets the request through.
@@ -118,6 +161,7 @@ impl Default for KeyConfig {
             host: false,
             source_address: false,
             headers: Vec::new(),
+            body: false,
         }
     }
 }
@@ -134,6 +178,15 @@ impl Config {
             if !(200..=599).contains(&status) {
                 return Err(format!("status {status} is not an HTTP status (200-599)"));
             }
+        }
+        if config
+            .with_request_body
+            .is_some_and(|b| b.max_request_bytes == 0)
+        {
+            return Err("with_request_body.max_request_bytes must be above 0".into());
+        }
+        if config.cache_key.body && config.with_request_body.is_none() {
+            return Err("cache_key.body needs with_request_body (the body is not read)".into());
         }
         for name in &mut config.cache_key.headers {
             *name = name.to_ascii_lowercase();

@@ -2,8 +2,10 @@
 //! `CheckRequest` as protojson plus `parsed_path` and `parsed_query`), so
 //! policies written for opa-envoy-plugin run unchanged.
 
+use crate::body::{self, Body, PARTIAL_HEADER};
 use regorus::Value;
 use regorus::value::Object;
+use sark_policy_core::Limits;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -18,6 +20,9 @@ pub struct RequestParts {
     pub destination: Option<String>,
     /// `request.protocol` (`HTTP/1.1`).
     pub protocol: Option<String>,
+    /// The body, when the filter read one (`with_request_body`) and it was
+    /// not empty.
+    pub body: Option<Body>,
 }
 
 impl RequestParts {
@@ -48,12 +53,30 @@ impl RequestParts {
     pub fn path(&self) -> Cow<'_, str> {
         self.header(":path").unwrap_or_default()
     }
+
+    /// `content-length`, when it is a number.
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length")?.trim().parse().ok()
+    }
+
+    /// A request whose stream becomes a tunnel (`CONNECT`, an HTTP/1.1
+    /// `Upgrade`): what follows the headers is no body to wait for, as
+    /// ext_authz also does not buffer it.
+    pub fn is_upgrade(&self) -> bool {
+        self.method() == "CONNECT"
+            || (self.header("upgrade").is_some()
+                && self.header("connection").is_some_and(|c| {
+                    c.split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+                }))
+    }
 }
 
 /// Builds the input document as the engine's value, so a request is not
-/// written as JSON text only for the engine to parse it back.
-pub fn build(parts: &RequestParts) -> Value {
-    Builder::default().build(parts)
+/// written as JSON text only for the engine to parse it back; Err when
+/// the body is not what its content type says (see [`body::parse`]).
+pub fn build(parts: &RequestParts) -> Result<Value, String> {
+    Builder::default().build(parts, &Limits::DEFAULT)
 }
 
 /// The document's field names and constant parts, made once per worker:
@@ -80,13 +103,27 @@ pub struct Builder {
     parsed_query: Value,
     parsed_body: Value,
     truncated_body: Value,
+    body: Value,
+    raw_body: Value,
     version: Value,
     /// `{"encoding": "protojson", "ext_authz": "v3"}`
     version_value: Value,
+    /// The body goes in `rawBody` (base64) rather than `body`.
+    pack_as_bytes: bool,
+    /// `parsed_body` and `truncated_body` are left out.
+    skip_body_parse: bool,
 }
 
 impl Default for Builder {
     fn default() -> Self {
+        Self::new(false, false)
+    }
+}
+
+impl Builder {
+    /// A builder putting the body in `rawBody` when `pack_as_bytes`, and
+    /// leaving `parsed_body` and `truncated_body` out when `skip_body_parse`.
+    pub fn new(pack_as_bytes: bool, skip_body_parse: bool) -> Self {
         let s = Value::from;
         let mut version = Object::new();
         version.insert(s("encoding"), s("protojson"));
@@ -112,17 +149,29 @@ impl Default for Builder {
             parsed_query: s("parsed_query"),
             parsed_body: s("parsed_body"),
             truncated_body: s("truncated_body"),
+            body: s("body"),
+            raw_body: s("rawBody"),
             version: s("version"),
             version_value: version.into_value(),
+            pack_as_bytes,
+            skip_body_parse,
         }
     }
-}
 
-impl Builder {
-    /// The input document of one request.
-    pub fn build(&self, parts: &RequestParts) -> Value {
+    /// The input document of one request; Err when the body is not what
+    /// its content type says (see [`body::parse`]).
+    pub fn build(&self, parts: &RequestParts, limits: &Limits) -> Result<Value, String> {
         let mut joined: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
+        // Envoy's ext_authz drops a client's partial-body header and sets
+        // its own when it sends a body.
+        if let Some(body) = &parts.body {
+            let partial = if body.truncated { "true" } else { "false" };
+            joined.insert(PARTIAL_HEADER, Cow::Borrowed(partial));
+        }
         for (name, value) in &parts.headers {
+            if name == PARTIAL_HEADER {
+                continue;
+            }
             joined
                 .entry(name.as_str())
                 .and_modify(|all| {
@@ -152,6 +201,25 @@ impl Builder {
             http.insert(k(&self.query), Value::from(query));
         }
         let (parsed_path, parsed_query) = (parsed_path(path_only), parsed_query(query));
+        // The body as ext_authz sends it, and the text opa-envoy-plugin
+        // parses (`body`, else `rawBody` as a Go string).
+        let text = parts.body.as_ref().map(|b| {
+            if self.pack_as_bytes {
+                http.insert(k(&self.raw_body), Value::from(b.base64()));
+                String::from_utf8_lossy(&b.bytes).into_owned()
+            } else {
+                let text = b.text();
+                http.insert(k(&self.body), Value::from(text.as_str()));
+                text
+            }
+        });
+        let parsed_body = if self.skip_body_parse {
+            None
+        } else {
+            let header = |name: &str| joined.get(name).map(|v| Cow::Borrowed(v.as_ref()));
+            let body = parts.body.as_ref().zip(text.as_deref());
+            Some(body::parse(body, header, limits)?)
+        };
         let mut headers = Object::new();
         for (name, value) in joined {
             headers.insert(Value::from(name), Value::from(value.as_ref()));
@@ -171,10 +239,12 @@ impl Builder {
         doc.insert(k(&self.attributes), attributes.into_value());
         doc.insert(k(&self.parsed_path), parsed_path);
         doc.insert(k(&self.parsed_query), parsed_query);
-        doc.insert(k(&self.parsed_body), Value::Null);
-        doc.insert(k(&self.truncated_body), Value::Bool(false));
+        if let Some((parsed, truncated)) = parsed_body {
+            doc.insert(k(&self.parsed_body), parsed);
+            doc.insert(k(&self.truncated_body), Value::Bool(truncated));
+        }
         doc.insert(k(&self.version), self.version_value.clone());
-        doc.into_value()
+        Ok(doc.into_value())
     }
 
     /// `{"address": {"socketAddress": {"address": ip, "portValue": port}}}`
@@ -250,7 +320,8 @@ fn percent_decode(text: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn hex(b: u8) -> Option<u8> {
+/// The value of a hex digit.
+pub(crate) fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 

@@ -3,9 +3,11 @@
 //! sark-policy as an Envoy HTTP filter (proxy-wasm ABI, `wasm32-wasip1`).
 //! Each request is decided by a Rego rule over opa-envoy-plugin's input
 //! document; the rule's value is a boolean or opa-envoy-plugin's result
-//! object. Decisions are cached per worker (the cache and engine of
-//! `sark-policy-core`), and hits, misses, allows, denials and errors are
-//! Envoy counters.
+//! object. With `with_request_body` the decision waits for the body (up to
+//! a size), as Envoy's ext_authz filter does, except that the headers go
+//! upstream first (see `on_http_request_headers`). Decisions are cached per
+//! worker (the cache and engine of `sark-policy-core`), and hits, misses,
+//! allows, denials and errors are Envoy counters.
 //!
 //! The host-facing code is this file; configuration, input, decision and
 //! metrics live in their own modules so they are tested natively.
@@ -28,14 +30,16 @@
 )]
 
 pub mod authz;
+pub mod body;
 pub mod config;
 pub mod input;
 pub mod memo;
 pub mod metrics;
 pub mod response;
 
-use authz::Authz;
-use config::Config;
+use authz::{Authz, Failure};
+use body::Body;
+use config::{BodyConfig, Config};
 use input::RequestParts;
 use metrics::{Counter, Metrics};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -43,6 +47,7 @@ use proxy_wasm::types::{Action, ContextType, LogLevel};
 use response::{Decision, Headers};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::UNIX_EPOCH;
 
 /// The module entry point (`_initialize`); private so it needs no docs.
@@ -54,6 +59,10 @@ mod entry {
         proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
     }}
 }
+
+/// Whether the warning about header changes of decisions made on the body
+/// was logged (once per VM).
+static HEADERS_LATE_LOGGED: AtomicBool = AtomicBool::new(false);
 
 /// The worker's authorizer, shared by the root and every request context
 /// (a VM runs on one thread, so `Rc<RefCell<_>>` is enough).
@@ -114,6 +123,8 @@ impl RootContext for Root {
             authz: Rc::clone(&self.authz),
             metrics: self.metrics,
             allowed: None,
+            waiting: None,
+            dry_run: false,
         }))
     }
 }
@@ -123,6 +134,10 @@ struct Request {
     metrics: Metrics,
     /// The allowing decision, for its `response_headers_to_add`.
     allowed: Option<Rc<Decision>>,
+    /// Waiting for the body: the headers read, and how much body to read.
+    waiting: Option<(RequestParts, BodyConfig)>,
+    /// `dry_run` of the configuration, read with the headers.
+    dry_run: bool,
 }
 
 impl Context for Request {}
@@ -169,8 +184,132 @@ impl Request {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
-    fn allow(&mut self, decision: Rc<Decision>, parts: &RequestParts) -> Action {
+    /// Decides a request whose parts (body included) are read: from the
+    /// cache or the policy, then lets it through or replies. `headers_held`:
+    /// the request headers have not gone upstream yet, so they can change.
+    fn decide(&mut self, mut parts: RequestParts, headers_held: bool) -> Action {
+        let now = self.now_ms();
+        let shared = Rc::clone(&self.authz);
+        let Ok(mut guard) = shared.try_borrow_mut() else {
+            return self.deny(500, &Vec::new(), "sark-policy: authorizer busy\n");
+        };
+        let Some(authz) = guard.as_mut() else {
+            return self.deny(500, &Vec::new(), "sark-policy: not configured\n");
+        };
+        let outcome = match authz.lookup(&parts, now) {
+            Ok(hit) => hit,
+            Err(key) => {
+                self.add_properties(&mut parts);
+                authz.evaluate_and_store(&parts, key, now)
+            }
+        };
+        let (fails_open, failure_status, deny_status) = (
+            authz.fails_open(),
+            authz.config().failure_status,
+            authz.config().deny_status,
+        );
+        drop(guard);
+        self.metrics.incr(Counter::Requests);
+        self.metrics.incr(if outcome.cached {
+            Counter::CacheHits
+        } else {
+            Counter::CacheMisses
+        });
+        match outcome.decision {
+            Ok(decision) if decision.allowed => self.allow(decision, &parts, headers_held),
+            Ok(decision) => {
+                self.metrics.incr(Counter::Denied);
+                let status = decision.http_status.unwrap_or(deny_status);
+                self.reply(
+                    status,
+                    &decision.headers,
+                    &decision.body,
+                    &parts,
+                    "denied by the policy",
+                )
+            }
+            Err(e @ Failure::Body(_)) => {
+                self.metrics.incr(Counter::BodyInvalid);
+                let message = e.to_string();
+                self.reply(400, &Vec::new(), &message, &parts, &message)
+            }
+            Err(Failure::Policy(e)) => {
+                self.metrics.incr(Counter::Errors);
+                log(LogLevel::Error, &format!("sark-policy: policy error: {e}"));
+                if fails_open {
+                    Action::Continue
+                } else {
+                    self.reply(
+                        failure_status,
+                        &Vec::new(),
+                        "policy error\n",
+                        &parts,
+                        "policy error",
+                    )
+                }
+            }
+        }
+    }
+
+    /// The body is over `max_request_bytes` and no partial body is allowed:
+    /// 413, as Envoy's ext_authz (its buffer limit) answers.
+    fn too_large(&mut self, parts: &RequestParts) -> Action {
+        self.metrics.incr(Counter::Requests);
+        self.metrics.incr(Counter::BodyTooLarge);
+        let why = "body over max_request_bytes";
+        self.reply(413, &Vec::new(), "Payload Too Large", parts, why)
+    }
+
+    /// The body read so far (at most `max` bytes past `max` to tell a cut
+    /// body), then the decision on it; `None` while more is to come.
+    fn decide_on_body(&mut self, buffered: usize, end_of_stream: bool) -> Option<Action> {
+        let (_, config) = self.waiting.as_ref()?;
+        let (max, partial) = (config.max_bytes(), config.allow_partial_message);
+        // Over the limit, or all of it: decide. At exactly the limit the
+        // next bytes (or the end) tell whether the body was cut.
+        let truncated = buffered > max;
+        if !truncated && !end_of_stream {
+            return Some(Action::Pause);
+        }
+        let (mut parts, _) = self.waiting.take()?;
+        if truncated && !partial {
+            return Some(self.too_large(&parts));
+        }
+        let bytes = self
+            .get_http_request_body(0, buffered.min(max))
+            .unwrap_or_default();
+        if truncated {
+            self.metrics.incr(Counter::BodyTruncated);
+        }
+        parts.body = (!bytes.is_empty()).then_some(Body { bytes, truncated });
+        Some(self.decide(parts, false))
+    }
+
+    fn allow(
+        &mut self,
+        decision: Rc<Decision>,
+        parts: &RequestParts,
+        headers_held: bool,
+    ) -> Action {
         self.metrics.incr(Counter::Allowed);
+        if !decision.response_headers_to_add.is_empty() {
+            self.allowed = Some(Rc::clone(&decision));
+        }
+        if !headers_held {
+            // Decided on the body: the headers went upstream already (and
+            // Envoy refuses to change them, which would trap the SDK).
+            let changes =
+                !decision.headers.is_empty() || !decision.request_headers_to_remove.is_empty();
+            if changes && !HEADERS_LATE_LOGGED.swap(true, Ordering::Relaxed) {
+                log(
+                    LogLevel::Warn,
+                    "sark-policy: a decision made on the request body cannot change the \
+                     request headers (they went upstream before the body); its headers and \
+                     request_headers_to_remove are not applied (logged once)",
+                );
+            }
+            return Action::Continue;
+        }
         for name in &decision.request_headers_to_remove {
             // Every host call is a crossing; a header the request does not
             // carry needs none.
@@ -192,9 +331,33 @@ impl Request {
                 set.push(name);
             }
         }
-        if !decision.response_headers_to_add.is_empty() {
-            self.allowed = Some(decision);
+        Action::Continue
+    }
+
+    /// A local reply; under `dry_run` only counted and logged, and the
+    /// request goes on (as opa-envoy-plugin's dry-run answers OK to Envoy).
+    fn reply(
+        &self,
+        status: u32,
+        headers: &Headers,
+        body: &str,
+        parts: &RequestParts,
+        why: &str,
+    ) -> Action {
+        if !self.dry_run {
+            return self.deny(status, headers, body);
         }
+        self.metrics.incr(Counter::DryRunWouldDeny);
+        let path = parts.path();
+        let path = path.split_once('?').map_or(path.as_ref(), |(p, _)| p);
+        log(
+            LogLevel::Info,
+            &format!(
+                "sark-policy: dry_run: would reply {status} to {} {path}: {}",
+                parts.method(),
+                why.trim_end()
+            ),
+        );
         Action::Continue
     }
 
@@ -209,51 +372,55 @@ impl Request {
 }
 
 impl HttpContext for Request {
-    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let now = self.now_ms();
-        let Ok(mut guard) = self.authz.try_borrow_mut() else {
-            return self.deny(500, &Vec::new(), "sark-policy: authorizer busy\n");
+    fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let settings = match self.authz.try_borrow() {
+            Ok(guard) => guard.as_ref().map(|a| {
+                let c = a.config();
+                (c.with_request_body, c.dry_run, c.cache_key.source_address)
+            }),
+            Err(_) => return self.deny(500, &Vec::new(), "sark-policy: authorizer busy\n"),
         };
-        let Some(authz) = guard.as_mut() else {
+        let Some((body, dry_run, source)) = settings else {
             return self.deny(500, &Vec::new(), "sark-policy: not configured\n");
         };
-        let mut parts = self.parts(authz.config().cache_key.source_address);
-        let outcome = match authz.lookup(&parts, now) {
-            Ok(hit) => hit,
-            Err(key) => {
-                self.add_properties(&mut parts);
-                authz.evaluate_and_store(&parts, key, now)
+        self.dry_run = dry_run;
+        let parts = self.parts(source);
+        // No body to wait for: none comes, or what comes is a tunnel.
+        if let Some(body) = body
+            && !end_of_stream
+            && !parts.is_upgrade()
+        {
+            let max = u64::from(body.max_request_bytes);
+            if !body.allow_partial_message && parts.content_length().is_some_and(|n| n > max) {
+                return self.too_large(&parts);
             }
-        };
-        let (fails_open, failure_status, deny_status) = (
-            authz.fails_open(),
-            authz.config().failure_status,
-            authz.config().deny_status,
-        );
-        drop(guard);
-        self.metrics.incr(Counter::Requests);
-        self.metrics.incr(if outcome.cached {
-            Counter::CacheHits
-        } else {
-            Counter::CacheMisses
-        });
-        match outcome.decision {
-            Ok(decision) if decision.allowed => self.allow(decision, &parts),
-            Ok(decision) => {
-                self.metrics.incr(Counter::Denied);
-                let status = decision.http_status.unwrap_or(deny_status);
-                self.deny(status, &decision.headers, &decision.body)
-            }
-            Err(e) => {
-                self.metrics.incr(Counter::Errors);
-                log(LogLevel::Error, &format!("sark-policy: policy error: {e}"));
-                if fails_open {
-                    Action::Continue
-                } else {
-                    self.deny(failure_status, &Vec::new(), "policy error\n")
-                }
-            }
+            // Envoy cannot hold the headers and still hand the body to a
+            // proxy-wasm filter: a pause here also withholds the body
+            // (proxy-wasm-cpp-host makes it StopAllIterationAndWatermark).
+            // So the headers go on, and on_http_request_body holds the body
+            // until the decision; a denial resets the upstream request
+            // before any of the body reached it.
+            self.waiting = Some((parts, body));
+            return Action::Continue;
         }
+        self.decide(parts, true)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.decide_on_body(body_size, end_of_stream)
+            .unwrap_or(Action::Continue)
+    }
+
+    fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
+        // Trailers end the body; how much came is read back.
+        let Some((_, config)) = &self.waiting else {
+            return Action::Continue;
+        };
+        let buffered = self
+            .get_http_request_body(0, config.max_bytes().saturating_add(1))
+            .map_or(0, |b| b.len());
+        self.decide_on_body(buffered, true)
+            .unwrap_or(Action::Continue)
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {

@@ -8,20 +8,24 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 /// Metric names; Envoy shows them with its `wasmcustom.` prefix.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 10] = [
     "sark_policy.requests",
     "sark_policy.cache_hits",
     "sark_policy.cache_misses",
     "sark_policy.allowed",
     "sark_policy.denied",
     "sark_policy.errors",
+    "sark_policy.body_too_large",
+    "sark_policy.body_truncated",
+    "sark_policy.body_invalid",
+    "sark_policy.dry_run_would_deny",
 ];
 
 /// One counter each; `None` when the host refused to define it (then
 /// counting it is a no-op rather than a failure of the request).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Metrics {
-    ids: [Option<u32>; 6],
+    ids: [Option<u32>; NAMES.len()],
 }
 
 /// Which counter.
@@ -39,6 +43,15 @@ pub enum Counter {
     Denied = 4,
     /// Policy errors (evaluation errors, undefined or malformed decisions).
     Errors = 5,
+    /// Bodies over `max_request_bytes` without `allow_partial_message`
+    /// (413, not evaluated).
+    BodyTooLarge = 6,
+    /// Decisions on a body cut at `max_request_bytes`.
+    BodyTruncated = 7,
+    /// Bodies not what their content type says (400).
+    BodyInvalid = 8,
+    /// Local replies `dry_run` did not send: the request went through.
+    DryRunWouldDeny = 9,
 }
 
 impl Metrics {
