@@ -12,6 +12,7 @@ import http.client
 import json
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
@@ -43,7 +44,29 @@ shape := {"allowed": true, "headers": {"x-shape": json.marshal({
     "source": input.attributes.source.address.socketAddress.address,
     "destination_port": input.attributes.destination.address.socketAddress.portValue,
 })}}
+
+# The body as the input carries it (with_request_body), on the response: a
+# decision made on the body can no longer change the request headers
+# (x-late reaches the upstream only when the decision came on the headers).
+body := {"allowed": true, "headers": {"x-late": "set"}, "response_headers_to_add": {"x-body": json.marshal({
+    "parsed_body": object.get(input, "parsed_body", "absent"),
+    "truncated_body": object.get(input, "truncated_body", "absent"),
+    "body": object.get(input.attributes.request.http, "body", null),
+    "rawBody": object.get(input.attributes.request.http, "rawBody", null),
+    "partial": object.get(input.attributes.request.http.headers, "x-envoy-auth-partial-body", null),
+})}}
 """
+
+# OPA's "Tutorial: Standalone Envoy": its tokens (HS256, secret "secret",
+# valid until 2041); `sub` is base64url("alice") and base64url("bob").
+ALICE_TOKEN = (
+    "eyJhbGciOiAiSFMyNTYiLCAidHlwIjogIkpXVCJ9.eyJleHAiOiAyMjQxMDgxNTM5LCAibmJmIjogMTUxNDg1MTEzOSwg"
+    "InJvbGUiOiAiZ3Vlc3QiLCAic3ViIjogIllXeHBZMlU9In0.Uk5hgUqMuUfDLvBLnlXMD0-X53aM_Hlziqg3vhOsCc8"
+)
+BOB_TOKEN = (
+    "eyJhbGciOiAiSFMyNTYiLCAidHlwIjogIkpXVCJ9.eyJleHAiOiAyMjQxMDgxNTM5LCAibmJmIjogMTUxNDg1MTEzOSwg"
+    "InJvbGUiOiAiYWRtaW4iLCAic3ViIjogIlltOWkifQ.5qsm7rRTvqFHAgiB6evX0a_hWnGbWquZC0HImVQPQo8"
+)
 
 
 def jwt(claims: dict[str, Any], secret: str = SECRET) -> str:
@@ -60,15 +83,28 @@ class Response:
     def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.status, self.headers, self.body = status, headers, body
 
-    def upstream_headers(self) -> dict[str, str]:
-        """What the echo upstream saw (only when Envoy forwarded)."""
+    def upstream_headers(self) -> dict[str, Any]:
+        """What the echo upstream saw (only when Envoy forwarded): headers,
+        and `:body-bytes`."""
         return dict(json.loads(self.body))
 
 
-def request(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> Response:
+def request(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    chunked: bool = False,
+) -> Response:
+    """One request on its own connection; `chunked` sends `body` in
+    chunks without a content-length."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        conn.request(method, path, headers=headers or {})
+        payload: Any = body
+        if chunked and body is not None:
+            payload = iter([body[i : i + 10] for i in range(0, len(body), 10)])
+        conn.request(method, path, body=payload, headers=headers or {}, encode_chunked=chunked)
         r = conn.getresponse()
         return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
     finally:
@@ -234,6 +270,208 @@ def stat_name(envoy: harness.Envoy, suffix: str) -> str:
     return names[0]
 
 
+def run_body(upstream_port: int) -> None:
+    """with_request_body and dry_run: the OPA Envoy tutorial's POST decided
+    on its JSON body, bodies over the limit both ways, bodies that do not
+    parse, and dry_run never denying."""
+    names = ("admin", "tutorial", "limit", "partial", "dry")
+    ports = {n: harness.free_port() for n in names}
+    tutorial_rego = (harness.ROOT / "examples" / "envoy-tutorial.rego").read_text()
+    tutorial = {
+        "policies": {"policy.rego": tutorial_rego},
+        # The tutorial's ext_authz settings.
+        "with_request_body": {"max_request_bytes": 8192, "allow_partial_message": True},
+        "cache_key": {"headers": ["authorization"]},
+    }
+    limit = test_plugin(
+        "test/authz/body",
+        with_request_body={"max_request_bytes": 32},
+        cache_key={"body": True},
+    )
+    partial = test_plugin(
+        "test/authz/body",
+        with_request_body={
+            "max_request_bytes": 32,
+            "allow_partial_message": True,
+            "pack_as_bytes": True,
+        },
+    )
+    dry = test_plugin(
+        "test/authz/allow", with_request_body={"max_request_bytes": 32}, dry_run=True
+    )
+    listeners = [
+        harness.listener(n, ports[n], [harness.wasm_filter(plugin, n)])
+        for n, plugin in (
+            ("tutorial", tutorial),
+            ("limit", limit),
+            ("partial", partial),
+            ("dry", dry),
+        )
+    ]
+    envoy = harness.Envoy(
+        harness.bootstrap(ports["admin"], upstream_port, listeners), ports["admin"]
+    )
+    json_type = {"content-type": "application/json"}
+    big = json.dumps({"firstname": "x" * 80}).encode()
+
+    def stat(name: str) -> int:
+        return envoy.stats().get(stat_name(envoy, name), 0)
+
+    def seen_body(r: Response) -> dict[str, Any]:
+        expect(r.status == 200, f"status {r.status} {r.body!r}")
+        return dict(json.loads(r.headers["x-body"]))
+
+    def upstream_seen() -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{upstream_port}/_sark/seen") as r:
+            return list(json.loads(r.read()))
+
+    try:
+        envoy.wait_ready()
+        tp = ports["tutorial"]
+        alice = {"authorization": "Bearer " + ALICE_TOKEN}
+        bob = {"authorization": "Bearer " + BOB_TOKEN}
+        foo = json.dumps({"firstname": "Foo", "lastname": "Bar"}).encode()
+        bobs = json.dumps({"firstname": "Bob", "lastname": "Bar"}).encode()
+
+        def tutorial_requests() -> None:
+            for who, headers in (("alice", alice), ("bob", bob)):
+                r = request(tp, "GET", "/people", headers)
+                expect(r.status == 200, f"{who} lists people: status {r.status}")
+            r = request(tp, "POST", "/people", {**alice, **json_type}, foo)
+            expect(r.status == 403, f"alice (guest) creates: status {r.status}")
+            misses = stat("cache_misses")
+            upstream_seen()
+            for i in range(2):
+                r = request(tp, "POST", "/people", {**bob, **json_type, "x-test-id": f"foo{i}"}, foo)
+                expect(r.status == 200, f"bob creates Foo: status {r.status} {r.body!r}")
+                got = r.upstream_headers()[":body-bytes"]
+                expect(got == len(foo), f"upstream got {got} body bytes")
+                r = request(tp, "POST", "/people", {**bob, **json_type, "x-test-id": f"bob{i}"}, bobs)
+                expect(r.status == 403, f"bob creates Bob (his own name): status {r.status}")
+            expect(stat("cache_misses") - misses == 4, "requests with a body bypass the cache")
+            # Denied on the body: the headers may have reached the upstream
+            # (proxy-wasm cannot hold them), no byte of the body did.
+            time.sleep(0.2)
+            seen = {s["id"]: s["body"] for s in upstream_seen()}
+            expect(seen.get("foo0") == len(foo) and seen.get("foo1") == len(foo), f"{seen}")
+            denied = [seen.get(f"bob{i}", "not seen") for i in range(2)]
+            expect(all(b in (None, 0, "not seen") for b in denied), f"denied bodies: {seen}")
+            print(f"     upstream, body bytes by request: {seen}")
+
+        lp = ports["limit"]
+
+        def json_body() -> None:
+            r = request(lp, "POST", "/x", json_type, b'{"a": [1, "b"]}')
+            b = seen_body(r)
+            expect("x-late" not in r.upstream_headers(), "decided on the body: headers unchanged")
+            want = {
+                "parsed_body": {"a": [1, "b"]},
+                "truncated_body": False,
+                "body": '{"a": [1, "b"]}',
+                "rawBody": None,
+                "partial": "false",
+            }
+            expect(b == want, f"{b} != {want}")
+            r = request(lp, "GET", "/x", json_type)
+            b = seen_body(r)
+            want = {"parsed_body": None, "truncated_body": False, "body": None,
+                    "rawBody": None, "partial": None}
+            expect(b == want, f"no body: {b} != {want}")
+            expect(r.upstream_headers().get("x-late") == "set", "decided on the headers: set")
+            expect("cannot change the request headers" in envoy.log(), "logged once")
+
+        def body_cache_key() -> None:
+            hits = stat("cache_hits")
+            n = time.time_ns() % 1_000_000_000
+            body = json.dumps({"n": n}).encode()
+            for _ in range(2):
+                seen_body(request(lp, "POST", "/x", json_type, body))
+            expect(stat("cache_hits") - hits == 1, "the same body again is a hit")
+            b = seen_body(request(lp, "POST", "/x", json_type, json.dumps({"n": n + 1}).encode()))
+            expect(stat("cache_hits") - hits == 1, "another body is a miss")
+            expect(b["parsed_body"] == {"n": n + 1}, f"another body's decision: {b}")
+
+        def other_bodies() -> None:
+            form = {"content-type": "application/x-www-form-urlencoded"}
+            b = seen_body(request(lp, "POST", "/x", form, b"a=1&a=2&b=x+y"))
+            expect(b["parsed_body"] == {"a": ["1", "2"], "b": ["x y"]}, f"form: {b}")
+            b = seen_body(request(lp, "POST", "/x", {"content-type": "text/plain"}, b"{hi"))
+            expect(b["parsed_body"] is None and b["body"] == "{hi", f"text: {b}")
+            before = stat("body_invalid")
+            r = request(lp, "POST", "/x", json_type, b"{firstname: Foo}")
+            expect(r.status == 400, f"not JSON: status {r.status}")
+            expect(r.body.startswith(b"request_parse_error: "), f"body {r.body!r}")
+            expect(stat("body_invalid") - before == 1, "body_invalid counter")
+
+        def over_the_limit() -> None:
+            before = stat("body_too_large")
+            for chunked in (False, True):
+                r = request(lp, "POST", "/x", json_type, big, chunked=chunked)
+                how = "chunked" if chunked else "content-length"
+                expect(r.status == 413, f"{how}: status {r.status}")
+                expect(r.body == b"Payload Too Large", f"{how}: body {r.body!r}")
+            expect(stat("body_too_large") - before == 2, "body_too_large counter")
+            r = request(lp, "POST", "/x", json_type, big[:32])
+            expect(r.status == 400, f"exactly the limit is read whole: {r.status}")
+
+        pp = ports["partial"]
+
+        def partial_body() -> None:
+            before = stat("body_truncated")
+            for chunked in (False, True):
+                r = request(pp, "POST", "/x", json_type, big, chunked=chunked)
+                b = seen_body(r)
+                want = {
+                    "parsed_body": None,
+                    "truncated_body": True,
+                    "body": None,
+                    "rawBody": base64.b64encode(big[:32]).decode(),
+                    "partial": "true",
+                }
+                expect(b == want, f"chunked={chunked}: {b} != {want}")
+                got = r.upstream_headers()[":body-bytes"]
+                expect(got == len(big), f"upstream got {got} of {len(big)} body bytes")
+            expect(stat("body_truncated") - before == 2, "body_truncated counter")
+            # A client's own partial-body header is not believed.
+            headers = {**json_type, "x-envoy-auth-partial-body": "true"}
+            b = seen_body(request(pp, "POST", "/x", headers, b'{"a": 1}'))
+            expect(b["truncated_body"] is False and b["parsed_body"] == {"a": 1}, f"{b}")
+            expect(b["partial"] == "false", f"{b}")
+
+        dp = ports["dry"]
+
+        def dry_run() -> None:
+            before = envoy.stats()
+            r = request(dp, "GET", "/dry")
+            expect(r.status == 200, f"allowed: status {r.status}")
+            for body, would in ((b'{"a": 1}', 403), (big, 413), (b"{nope", 400)):
+                r = request(dp, "POST", "/dry", json_type, body)
+                expect(r.status == 200, f"would reply {would}: status {r.status} {r.body!r}")
+                got = r.upstream_headers()[":body-bytes"]
+                expect(got == len(body), f"upstream got {got} of {len(body)} body bytes")
+            after = envoy.stats()
+            delta = {
+                n: after[stat_name(envoy, n)] - before.get(stat_name(envoy, n), 0)
+                for n in ("dry_run_would_deny", "denied", "body_too_large", "body_invalid")
+            }
+            want = {"dry_run_would_deny": 3, "denied": 1, "body_too_large": 1, "body_invalid": 1}
+            expect(delta == want, f"counters {delta} != {want}")
+            log = envoy.log()
+            for would in (403, 413, 400):
+                line = f"sark-policy: dry_run: would reply {would} to POST /dry"
+                expect(line in log, f"log has {line!r}")
+
+        check("tutorial: POST /people decided on its JSON body (OPA's tokens)", tutorial_requests)
+        check("body: JSON in parsed_body, the text in body", json_body)
+        check("body: cache_key.body keys the decision by the body", body_cache_key)
+        check("body: form fields, other types, not JSON is 400", other_bodies)
+        check("body over max_request_bytes: 413", over_the_limit)
+        check("body over max_request_bytes, allow_partial_message: truncated_body", partial_body)
+        check("dry_run: counts and logs, never denies", dry_run)
+    finally:
+        envoy.stop()
+
+
 def run_bad_config(upstream_port: int) -> None:
     """A policy that does not compile: the plugin refuses to start, Envoy
     logs why and does not crash."""
@@ -312,6 +550,7 @@ def main() -> int:
     upstream, upstream_port = harness.start_upstream()
     try:
         run_main(upstream_port)
+        run_body(upstream_port)
         run_bad_config(upstream_port)
         for runtime in ("envoy.wasm.runtime.v8",):
             run_example_yaml(upstream_port, runtime)
