@@ -493,12 +493,21 @@ impl Interpreter {
         loop_info.value.span().clone()
     }
 
-    fn get_walk_binding_plan(&self, loop_info: &HoistedLoop) -> Result<Option<DestructuringPlan>> {
+    /// The binding plan of a walk loop's output parameter: `None` when the
+    /// loop is not a walk, `Some(None)` when the call has no output parameter
+    /// (`[path, value] := walk(x)`: each pair is the value of the call).
+    fn get_walk_binding_plan(
+        &self,
+        loop_info: &HoistedLoop,
+    ) -> Result<Option<Option<DestructuringPlan>>> {
         if loop_info.loop_type != LoopType::Walk {
             return Ok(None);
         }
 
         if let Expr::Call { params, .. } = Self::loop_assignment_expr(loop_info).as_ref() {
+            if params.len() < 2 {
+                return Ok(Some(None));
+            }
             if let Some(last_param) = params.last() {
                 let module_idx = self.current_module_index;
                 let expr_idx = last_param.as_ref().eidx();
@@ -510,7 +519,7 @@ impl Interpreter {
                 return match binding_plan.cloned() {
                     Some(BindingPlan::Parameter {
                         destructuring_plan, ..
-                    }) => Ok(Some(destructuring_plan)),
+                    }) => Ok(Some(Some(destructuring_plan))),
                     Some(other_plan) => bail!(
                         "internal error: expected Parameter for walk output parameter, got {:?}",
                         other_plan
@@ -1672,9 +1681,18 @@ impl Interpreter {
                             self.memory_check()?;
                             self.set_loop_var_value(loop_target_expr, item.clone())?;
 
-                            if self.execute_destructuring_plan(&walk_plan, item)?
-                                == Value::from(true)
-                            {
+                            // Without an output parameter every pair is a
+                            // result; the statement destructures the call's
+                            // value. Matching it against the walked value
+                            // (the only parameter) dropped every pair.
+                            let matched = match &walk_plan {
+                                Some(plan) => {
+                                    self.execute_destructuring_plan(plan, item)?
+                                        == Value::from(true)
+                                }
+                                None => true,
+                            };
+                            if matched {
                                 walk_result =
                                     self.eval_stmts_in_loop(stmts, loop_tail)? || walk_result;
                             }

@@ -232,6 +232,27 @@ pub struct QuerySchedule {
     pub order: Vec<u16>,
 }
 
+/// Whether `expr` is a reference (`count`, `time.now_ns`) to a builtin and
+/// not to a variable in `scope`.
+fn names_builtin(expr: &Ref<Expr>, scope: &Scope) -> bool {
+    let mut root = expr.as_ref();
+    while let RefDot { refr, .. } = root {
+        root = refr.as_ref();
+    }
+    let Var { span, .. } = root else {
+        return false;
+    };
+    let name = span.source_str();
+    if scope.locals.contains_key(&name)
+        || scope.unscoped.contains(&name)
+        || scope.inputs.contains(&name)
+    {
+        return false;
+    }
+    get_path_string(expr.as_ref(), None)
+        .is_ok_and(|path| crate::builtins::BUILTINS.contains_key(path.as_str()))
+}
+
 pub struct Analyzer {
     packages: BTreeMap<String, Scope>,
     scopes: Vec<Scope>,
@@ -931,6 +952,12 @@ impl Analyzer {
             let mut with_mods_used_vars = vec![];
             let mut with_mods_comprs = vec![];
             for wm in &stmt.with_mods {
+                // OPA lets a function be replaced by a builtin
+                // (`f(x) with f as count`): the builtin's name is not a
+                // variable, unless a variable of that name is in scope.
+                if names_builtin(&wm.r#as, &scope) {
+                    continue;
+                }
                 let (mut used_vars, mut comprs) = Self::gather_used_vars_comprs_index_vars(
                     &wm.r#as,
                     &mut scope,

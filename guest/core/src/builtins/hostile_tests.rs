@@ -166,6 +166,12 @@ const HOSTILE: &[&str] = &[
     r#"glob.match("[", ["."], "a")"#,
     r#"glob.match("**", ["\u0000"], "\u0000")"#,
     r#"glob.quote_meta("")"#,
+    r#"glob.match("{{{{", null, "")"#,
+    r#"glob.match("}}},,,", null, "}}},,,")"#,
+    r#"glob.match("[é-ü]", null, "ö")"#,
+    r#"glob.match("[!", null, "")"#,
+    r#"glob.match("**********", ["a"], "aaaa")"#,
+    r#"strings.replace_n({"é": "", "": "é"}, "éé")"#,
     // encodings
     r#"base64.decode("=")"#,
     r#"base64url.decode("=")"#,

@@ -187,3 +187,182 @@ fn units_refuse_huge_exponents() {
     assert_eq!(value(r#"units.parse("1e3k")"#), "1000000");
     assert_eq!(value(r#"units.parse_bytes("1e1KiB")"#), "10240");
 }
+
+/// Patch 9: strings.replace_n is Go's strings.NewReplacer over the sorted
+/// keys (OPA's conformance cases replacen/test-replacen-semantics.yaml).
+#[test]
+fn replace_n_is_one_left_to_right_pass() {
+    let cases = [
+        (
+            r#"{"info": "X", "anotherinfo": "Y"}, "anotherinfo""#,
+            r#""Y""#,
+        ),
+        (r#"{"a": "YY", "bba": "bX"}, "bbab""#, r#""bXb""#),
+        (r#"{"ab": "b", "b": "Y"}, "baaabbbba""#, r#""YaabYYYa""#),
+        (r#"{"a": "b", "b": "a"}, "abba""#, r#""baab""#),
+        (
+            r#"{"a": "Xa", "ab": "X", "ba": "bYa", "aaa": "X"}, "aaaaab""#,
+            r#""XaXaXaXaXab""#,
+        ),
+        (r#"{"aab": "Y", "a": "", "b": ""}, "bbaab""#, r#""""#),
+        (r#"{"": "X"}, """#, r#""X""#),
+        (r#"{"": "X"}, "ab""#, r#""XaXbX""#),
+        (r#"{"": "X", "a": "Y"}, "ab""#, r#""XYXbX""#),
+        (r#"{"é": "e"}, "café""#, r#""cafe""#),
+    ];
+    for (args, want) in cases {
+        assert_eq!(value(&format!("strings.replace_n({args})")), want, "{args}");
+    }
+    assert!(error(r#"strings.replace_n({"a": 1}, "a")"#).contains("strings.replace_n"));
+}
+
+/// Patch 10: json.is_valid and yaml.is_valid as OPA answers them.
+#[test]
+fn is_valid_answers_false_for_non_strings_and_checks_every_yaml_document() {
+    assert_eq!(value("json.is_valid(1)"), "false");
+    assert_eq!(value("yaml.is_valid(1)"), "false");
+    assert_eq!(value(r#"json.is_valid("{\"a\": 1}")"#), "true");
+    assert_eq!(value(r#"yaml.is_valid("a: 1\n---\nb: 2\n")"#), "true");
+    assert_eq!(value(r#"yaml.is_valid("a: 1\n---\n\tb: 2\n")"#), "false");
+    assert_eq!(
+        value(r#"yaml.is_valid("  test:\ntest1: hello\n")"#),
+        "false"
+    );
+    assert_eq!(value(r#"yaml.is_valid("")"#), "true");
+}
+
+/// Patch 11: glob.match is gobwas/glob, as in OPA (its documented
+/// examples, and the wildcard cases of its conformance suite).
+#[test]
+fn glob_match_is_gobwas() {
+    let cases = [
+        (r#""*.github.com", [], "api.github.com""#, true),
+        (r#""*.github.com", [], "api.cdn.github.com""#, false),
+        (r#""*hub.com", null, "api.cdn.github.com""#, true),
+        (r#""*:github:com", [":"], "api:github:com""#, true),
+        (r#""api.**.com", [], "api.github.com""#, true),
+        (r#""api.**.com", [], "api.cdn.github.com""#, true),
+        (r#""?at", [], "cat""#, true),
+        (r#""?at", [], "at""#, false),
+        (r#""[abc]at", [], "bat""#, true),
+        (r#""[abc]at", [], "lat""#, false),
+        (r#""[!abc]at", [], "cat""#, false),
+        (r#""[!abc]at", [], "lat""#, true),
+        (r#""[a-c]at", [], "cat""#, true),
+        (r#""[!a-c]at", [], "lat""#, true),
+        (r#""{cat,bat,[fr]at}", [], "rat""#, true),
+        (r#""{cat,bat,[fr]at}", [], "at""#, false),
+        // An empty alternative, and `**` that is not a path component.
+        (r#""{**/,}x", null, "x""#, true),
+        (r#""{**/,}x", null, "a/b/x""#, true),
+        (r#""a**b", ["/"], "a/x/b""#, true),
+        (r#""a*b", ["/"], "a/x/b""#, false),
+        (r#""a/**/b", null, "a/b""#, false),
+        (r#""{a,{b,c}}d", [], "cd""#, true),
+        (r#""\\*", null, "*""#, true),
+        (r#""\\*", null, "a""#, false),
+        (r#""***", ["."], """#, true),
+        (r#""*?*", [".", "/"], "api.github.com""#, false),
+        (r#""a,b", [], "a,b""#, true),
+        (r#""[!.]", ["."], ".""#, false),
+        (r#""x]}", [], "x]}""#, true),
+    ];
+    for (args, want) in cases {
+        assert_eq!(
+            value(&format!("glob.match({args})")),
+            want.to_string(),
+            "{args}"
+        );
+    }
+    for bad in [
+        r#""[", null, "a""#,
+        r#""{a", null, "a""#,
+        r#""[z-a]", null, "a""#,
+        r#""a\\", null, "a""#,
+        r#""[]", null, "a""#,
+    ] {
+        assert!(
+            error(&format!("glob.match({bad})")).contains("invalid glob"),
+            "{bad}"
+        );
+    }
+    assert!(error(r#"glob.match("a", [""], "a")"#).contains("single character"));
+    assert_eq!(
+        value(r#"glob.quote_meta("*.github.com")"#),
+        r#""\\*.github.com""#
+    );
+    assert_eq!(
+        value(r#"glob.quote_meta("[a]{b}?\\")"#),
+        r#""\\[a\\]\\{b\\}\\?\\\\""#
+    );
+}
+
+/// `query` on both paths against `module`: OPA's result set, the same on both.
+fn query_both(module: &str, query: &str) -> String {
+    let run = |interpreter_only| {
+        let mut e = Engine::new();
+        e.set_eval_options(EvalOptions {
+            interpreter_only,
+            ..EvalOptions::default()
+        });
+        e.add_policy("t.rego", module).unwrap();
+        e.eval_query(query, "").unwrap()
+    };
+    let (rvm, interpreter) = (run(false), run(true));
+    assert_eq!(rvm, interpreter, "{query}");
+    let v: serde_json::Value = serde_json::from_str(&rvm).unwrap();
+    v[0]["bindings"]["x"].to_string()
+}
+
+/// Patch 12: `walk(x)` without an output parameter generates every
+/// `[path, value]` pair (OPA's conformance case for its issue 7656).
+#[test]
+fn walk_without_an_output_parameter_generates_every_pair() {
+    let module = r#"package t
+doc := {"a": [{"b": "BB"}, {"c": "C"}]}
+pairs := {k: v | [k, v] := walk(doc); count(v) == 2}
+paths := [k | walk(doc, [k, _])]
+"#;
+    assert_eq!(
+        query_both(module, "x = data.t.pairs"),
+        r#"{"[\"a\",0,\"b\"]":"BB","[\"a\"]":[{"b":"BB"},{"c":"C"}]}"#
+    );
+    assert_eq!(
+        query_both(module, "x = data.t.paths"),
+        r#"[[],["a"],["a",0],["a",0,"b"],["a",1],["a",1,"c"]]"#
+    );
+}
+
+/// Patch 13: `with` replaces a function by a builtin of the same arity.
+#[test]
+fn with_replaces_a_function_by_a_builtin() {
+    let module = r#"package t
+f(_) := 2
+direct := y if { y = f([1]) with f as count }
+captured if { f([1], 1) with f as count }
+dotted := y if { y = f("a.b") with f as strings.reverse }
+shadowed := y if { count := 7; y = f([1]) with f as count }
+"#;
+    assert_eq!(query_both(module, "x = data.t.direct"), "1");
+    assert_eq!(query_both(module, "x = data.t.captured"), "true");
+    assert_eq!(query_both(module, "x = data.t.dotted"), r#""b.a""#);
+    // A local variable of a builtin's name is a value replacement.
+    assert_eq!(query_both(module, "x = data.t.shadowed"), "7");
+}
+
+/// Patch 14: offsets beyond `u32` are not truncated on 32-bit targets (the
+/// component is wasm32): there, 4294967297 became 1.
+#[test]
+fn offsets_beyond_u32_are_not_truncated() {
+    assert_eq!(
+        value("array.slice([1, 2, 3], 4294967297, 4294967298)"),
+        "[]"
+    );
+    assert_eq!(value("array.slice([1, 2, 3], -1, 4294967297)"), "[1,2,3]");
+    assert_eq!(value(r#"substring("abc", 4294967297, 1)"#), r#""""#);
+    assert_eq!(value(r#"substring("abc", 1, 4294967297)"#), r#""bc""#);
+    assert_eq!(
+        value(r#"regex.find_n("a", "aaa", 4294967297)"#),
+        r#"["a","a","a"]"#
+    );
+}

@@ -48,16 +48,17 @@ fn slice(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Re
         return Ok(Value::Undefined);
     }
 
+    // Clamped into `0..=len` in i64: `as usize` truncated an index beyond
+    // `u32` on 32-bit targets (4294967297 became 1).
+    let len = i64::try_from(array.len()).unwrap_or(i64::MAX);
+    let clamp = |n: i64| usize::try_from(n.clamp(0, len)).unwrap_or_default();
     let start = match start.as_i64() {
-        Some(n) if n < 0 => 0,
-        Some(n) => n as usize,
+        Some(n) => clamp(n),
         _ => return Ok(Value::Undefined),
     };
 
     let stop = match stop.as_i64() {
-        Some(n) if n < 0 => 0,
-        Some(n) if n as usize > array.len() => array.len(),
-        Some(n) => n as usize,
+        Some(n) => clamp(n),
         _ => return Ok(Value::Undefined),
     };
 

@@ -341,8 +341,17 @@ fn yaml_is_valid(
     let name = "yaml.is_valid";
     ensure_args_count(span, name, params, args, 1)?;
 
-    let yaml_str = ensure_string(name, &params[0], &args[0])?;
-    Ok(Value::Bool(Value::from_yaml_str(&yaml_str).is_ok()))
+    // OPA answers false for a non-string, in both modes.
+    let Value::String(yaml_str) = &args[0] else {
+        return Ok(Value::Bool(false));
+    };
+    // Every document of the stream must parse, as in OPA: a second
+    // document made `from_yaml_str` fail ("more than one document"), yet
+    // one that does not parse makes the stream invalid.
+    use serde::Deserialize;
+    let valid =
+        yaml_serde::Deserializer::from_str(yaml_str).all(|doc| Value::deserialize(doc).is_ok());
+    Ok(Value::Bool(valid))
 }
 
 #[cfg(feature = "yaml")]
@@ -378,8 +387,11 @@ fn json_is_valid(
     let name = "json.is_valid";
     ensure_args_count(span, name, params, args, 1)?;
 
-    let json_str = ensure_string(name, &params[0], &args[0])?;
-    Ok(Value::Bool(Value::from_json_str(&json_str).is_ok()))
+    // OPA answers false for a non-string, in both modes.
+    let Value::String(json_str) = &args[0] else {
+        return Ok(Value::Bool(false));
+    };
+    Ok(Value::Bool(Value::from_json_str(json_str).is_ok()))
 }
 
 fn json_marshal(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Result<Value> {

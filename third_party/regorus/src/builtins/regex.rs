@@ -110,11 +110,11 @@ fn find_all_string_submatch_n(
         bail!(params[2].span().error("n must be an integer"));
     }
 
-    let n = match n.as_i64() {
-        Some(n) if n < 0 => usize::MAX,
-        Some(n) => n as usize,
-        None => usize::MAX,
-    };
+    // Negative means all; `as usize` truncated beyond `u32` on 32-bit targets.
+    let n = n
+        .as_i64()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(usize::MAX);
 
     Ok(Value::from_array(
         re.captures_iter(&value)
@@ -155,11 +155,11 @@ fn find_n(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> R
         bail!(params[2].span().error("n must be an integer"));
     }
 
-    let n = match n.as_i64() {
-        Some(n) if n < 0 => usize::MAX,
-        Some(n) => n as usize,
-        None => usize::MAX,
-    };
+    // Negative means all; `as usize` truncated beyond `u32` on 32-bit targets.
+    let n = n
+        .as_i64()
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(usize::MAX);
 
     Ok(Value::from_array(
         re.find_iter(&value)

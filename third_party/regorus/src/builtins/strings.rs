@@ -673,17 +673,16 @@ fn startswith(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) 
 }
 
 fn replace_n(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Result<Value> {
-    let name = "trim";
+    let name = "strings.replace_n";
     ensure_args_count(span, name, params, args, 2)?;
     let obj = ensure_object(name, &params[0], args[0].clone())?;
-    let mut s = ensure_string(name, &params[1], &args[1])?;
+    let s = ensure_string(name, &params[1], &args[1])?;
 
     let span = params[0].span();
+    let mut pairs = Vec::with_capacity(obj.len());
     for item in obj.as_ref().iter_sorted() {
         match item {
-            (Value::String(k), Value::String(v)) => {
-                s = s.replace(k.as_ref(), v.as_ref()).into();
-            }
+            (Value::String(k), Value::String(v)) => pairs.push((k.as_ref(), v.as_ref())),
             _ => {
                 bail!(span.error(
                     format!("`{name}` expects string keys and values in pattern object.").as_str()
@@ -692,7 +691,39 @@ fn replace_n(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -
         }
     }
 
-    Ok(Value::String(s.clone()))
+    // OPA builds Go's `strings.NewReplacer` from the keys in sorted order:
+    // one left-to-right pass in which, at each position, the first key (in
+    // that order) found there is replaced and the scan resumes after it, so
+    // replaced text is never scanned again. An empty key matches at every
+    // position, but not twice in a row at the same one. (Go steps over
+    // bytes, so it would also insert between the bytes of a multi-byte
+    // character; this steps over characters.)
+    let s = s.as_ref();
+    let mut out = String::with_capacity(s.len());
+    let (mut i, mut after_empty) = (0usize, false);
+    loop {
+        let rest = s.get(i..).unwrap_or_default();
+        let hit = pairs
+            .iter()
+            .find(|(k, _)| rest.starts_with(k) && !(after_empty && k.is_empty()));
+        if let Some((k, v)) = hit {
+            out.push_str(v);
+            enforce_limit()?;
+            after_empty = k.is_empty();
+            i += k.len();
+            continue;
+        }
+        after_empty = false;
+        match rest.chars().next() {
+            Some(c) => {
+                out.push(c);
+                i += c.len_utf8();
+            }
+            None => break,
+        }
+    }
+
+    Ok(Value::String(out.into()))
 }
 
 fn reverse(span: &Span, params: &[Ref<Expr>], args: &[Value], _strict: bool) -> Result<Value> {
@@ -715,8 +746,12 @@ fn substring(span: &Span, params: &[Ref<Expr>], args: &[Value], strict: bool) ->
         }
         (Some(offset), _) if offset < 0 => Ok(Value::Undefined),
         (Some(offset), Some(length)) => {
-            let start = s.chars().skip(offset as usize);
-            let length = if length < 0 { s.len() } else { length as usize };
+            // `as usize` truncated an offset or length beyond `u32` on 32-bit
+            // targets; a negative length takes the rest, as in OPA.
+            let start = s
+                .chars()
+                .skip(usize::try_from(offset).unwrap_or(usize::MAX));
+            let length = usize::try_from(length).unwrap_or(usize::MAX);
             Ok(Value::String(start.take(length).collect::<String>().into()))
         }
         _ => Ok(Value::String("".into())),
