@@ -11,5 +11,5 @@ pub(crate) use exports::sark::policy::authorizer::{
 };
 pub(crate) use exports::sark::policy::types::{
     CacheStats as WitCacheStats, Error as WitError, EvalOptions as WitEvalOptions,
-    EvalStats as WitEvalStats, FallbackReason as WitFallbackReason,
+    EvalStats as WitEvalStats, FallbackReason as WitFallbackReason, RegoVersion as WitRegoVersion,
 };

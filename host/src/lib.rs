@@ -46,6 +46,6 @@ pub use cache::{CacheStats, DecisionCache};
 pub use engine::PolicyEngine;
 pub use error::{Error, ErrorKind, PolicyError, Result};
 pub use metrics::Metrics;
-pub use options::EvalOptions;
+pub use options::{EvalOptions, RegoVersion};
 pub use runtime::{EMBEDDED_COMPONENT, LoadReport, Runtime, RuntimeBuilder};
 pub use ttl::{Clock, ManualClock, MonotonicClock, Sensitivity, TtlPolicy};

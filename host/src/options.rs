@@ -1,7 +1,29 @@
 //! How instances evaluate rules: on regorus's RVM (the default) or on the
 //! interpreter only, and the RVM's instruction budget.
 
-use crate::bindings::WitEvalOptions;
+use crate::bindings::{WitEvalOptions, WitRegoVersion};
+
+/// The Rego syntax policies are written in, as OPA 1.x names them. An
+/// engine reads every module it is given in one version, set when its
+/// runtime is built ([`RuntimeBuilder::rego_version`](crate::RuntimeBuilder::rego_version)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegoVersion {
+    /// OPA 1.0 syntax: `if` and `contains` required. The default.
+    #[default]
+    V1,
+    /// Syntax before OPA 1.0 (`allow { ... }`), as OPA's `--v0-compatible`.
+    /// A v0 module may still `import rego.v1`.
+    V0,
+}
+
+impl From<RegoVersion> for WitRegoVersion {
+    fn from(v: RegoVersion) -> Self {
+        match v {
+            RegoVersion::V1 => WitRegoVersion::V1,
+            RegoVersion::V0 => WitRegoVersion::V0,
+        }
+    }
+}
 
 /// Evaluation options, applied to every instance of an engine and replayed
 /// into every instance that replaces one.

@@ -64,7 +64,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Pool {
     pub fn new(shared: Arc<Shared>) -> Result<Pool> {
-        let empty = Arc::new(PolicyState::new(shared.eval_options));
+        let empty = Arc::new(PolicyState::new(shared.eval_options, shared.rego_version));
         let shards = (0..shared.shards)
             .map(|_| {
                 Ok(Padded(Mutex::new(Shard {

@@ -3,7 +3,7 @@
 
 use crate::artifact::{self, Provenance};
 use crate::bindings::PolicyComponentPre;
-use crate::options::EvalOptions;
+use crate::options::{EvalOptions, RegoVersion};
 use crate::sandbox::HostState;
 use crate::ticker::Ticker;
 use crate::ttl::{Clock, MonotonicClock, TtlPolicy};
@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub memory_limit: usize,
     /// What a new engine's instances start with.
     pub eval_options: EvalOptions,
+    /// The Rego version every module of its engines is read as.
+    pub rego_version: RegoVersion,
     pub ttl: TtlPolicy,
     pub shards: usize,
     pub cache_capacity: u32,
@@ -108,6 +110,7 @@ pub struct RuntimeBuilder {
     deadline: Duration,
     memory_limit: usize,
     eval_options: EvalOptions,
+    rego_version: RegoVersion,
     ttl: TtlPolicy,
     shards: usize,
     cache_capacity: u32,
@@ -122,6 +125,7 @@ impl Default for RuntimeBuilder {
             deadline: Duration::from_secs(1),
             memory_limit: 256 << 20,
             eval_options: EvalOptions::default(),
+            rego_version: RegoVersion::V1,
             ttl: TtlPolicy::default(),
             shards: 1,
             cache_capacity: 10_000,
@@ -179,6 +183,15 @@ impl RuntimeBuilder {
     /// interpreter and everything else, by recycling the instance.
     pub fn max_instructions(mut self, n: u64) -> Self {
         self.eval_options.max_instructions = n;
+        self
+    }
+
+    /// The Rego version policies are written in (default
+    /// [`RegoVersion::V1`]); [`RegoVersion::V0`] loads modules written for
+    /// OPA before 1.0, as `opa --v0-compatible` does. Every module of the
+    /// runtime's engines is read as this version.
+    pub fn rego_version(mut self, version: RegoVersion) -> Self {
+        self.rego_version = version;
         self
     }
 
@@ -257,6 +270,7 @@ impl RuntimeBuilder {
             deadline_ticks: deadline_ticks(self.deadline),
             memory_limit: self.memory_limit,
             eval_options: self.eval_options,
+            rego_version: self.rego_version,
             ttl: self.ttl,
             shards: self.shards,
             cache_capacity: self.cache_capacity,

@@ -12,7 +12,7 @@
 //! keeps the cost of compacting in proportion to the bytes merged. The
 //! Python host's journal follows the same rules.
 
-use crate::options::EvalOptions;
+use crate::options::{EvalOptions, RegoVersion};
 use crate::sandbox::{Failure, Sandbox};
 use serde_json::{Map, Value};
 
@@ -36,6 +36,8 @@ pub(crate) struct PolicyState {
     /// Part of the state, not of the runtime, so an instance created after
     /// a trap evaluates the way its predecessor was told to.
     options: EvalOptions,
+    /// The version every module is read as; fixed for a runtime.
+    rego_version: RegoVersion,
 }
 
 /// One successful change, applied to the state after the guest accepted it.
@@ -47,13 +49,15 @@ pub(crate) enum Change<'a> {
     ClearData,
     Strict(bool),
     Options(EvalOptions),
+    RegoVersion(RegoVersion),
 }
 
 impl PolicyState {
-    /// No policies, no data, and `options`.
-    pub fn new(options: EvalOptions) -> Self {
+    /// No policies, no data, `options`, modules read as `rego_version`.
+    pub fn new(options: EvalOptions, rego_version: RegoVersion) -> Self {
         PolicyState {
             options,
+            rego_version,
             ..PolicyState::default()
         }
     }
@@ -81,6 +85,7 @@ impl PolicyState {
             Change::ClearData => self.set_data(Vec::new()),
             Change::Strict(on) => self.strict = on,
             Change::Options(options) => self.options = options,
+            Change::RegoVersion(v) => self.rego_version = v,
         }
     }
 
@@ -124,6 +129,9 @@ impl PolicyState {
     pub fn replay(&self, sandbox: &mut Sandbox) -> Result<(), Failure> {
         // Always sent: the runtime's defaults may differ from the guest's.
         Change::Options(self.options).send(sandbox, u64::MAX / 2)?;
+        if self.rego_version != RegoVersion::V1 {
+            Change::RegoVersion(self.rego_version).send(sandbox, u64::MAX / 2)?;
+        }
         for (name, source) in &self.policies {
             Change::AddPolicy(name, source).send(sandbox, u64::MAX / 2)?;
         }
@@ -163,6 +171,9 @@ impl Change<'_> {
                     .map(|()| Ok(None))?,
                 Change::Options(options) => e
                     .call_set_eval_options(store, g.engine, options.into())
+                    .map(|()| Ok(None))?,
+                Change::RegoVersion(v) => e
+                    .call_set_rego_version(store, g.engine, v.into())
                     .map(|()| Ok(None))?,
             })
         })

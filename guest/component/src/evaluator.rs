@@ -2,7 +2,7 @@
 
 use crate::Component;
 use crate::exports::sark::policy::evaluator::{
-    Error, EvalOptions, EvalStats, Guest, GuestEngine, Limits,
+    Error, EvalOptions, EvalStats, Guest, GuestEngine, Limits, RegoVersion,
 };
 use core::cell::RefCell;
 use sark_policy_core as sark;
@@ -61,6 +61,20 @@ impl GuestEngine for EngineResource {
 
     fn set_strict_builtin_errors(&self, on: bool) {
         self.0.borrow_mut().set_strict_builtin_errors(on);
+    }
+
+    fn set_rego_version(&self, version: RegoVersion) {
+        self.0.borrow_mut().set_rego_version(match version {
+            RegoVersion::V1 => sark::RegoVersion::V1,
+            RegoVersion::V0 => sark::RegoVersion::V0,
+        });
+    }
+
+    fn rego_version(&self) -> RegoVersion {
+        match self.0.borrow().rego_version() {
+            sark::RegoVersion::V1 => RegoVersion::V1,
+            sark::RegoVersion::V0 => RegoVersion::V0,
+        }
     }
 
     fn revision(&self) -> u64 {

@@ -12,8 +12,10 @@ use std::num::{NonZeroU32, NonZeroUsize};
 #[derive(Clone)]
 pub struct Engine {
     rego: regorus::Engine,
-    /// Module name to (source, package).
-    modules: BTreeMap<String, (String, String)>,
+    /// Module name to the module held.
+    modules: BTreeMap<String, Module>,
+    /// The Rego version of modules added from now on.
+    rego_version: RegoVersion,
     revision: u64,
     limits: Limits,
     strict: bool,
@@ -22,6 +24,26 @@ pub struct Engine {
     options: EvalOptions,
     /// Which path served each evaluation (fallbacks filled in on read).
     paths: EvalStats,
+}
+
+/// The Rego syntax a module is written in, as OPA 1.x names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegoVersion {
+    /// OPA 1.0 syntax: `if` and `contains` required (the default).
+    #[default]
+    V1,
+    /// Syntax before OPA 1.0 (`allow { ... }`), as OPA's `--v0-compatible`
+    /// or a bundle's `rego_version: 0`. A v0 module may still
+    /// `import rego.v1`.
+    V0,
+}
+
+/// A module held: its source, package and the version it was parsed as.
+#[derive(Clone)]
+struct Module {
+    source: String,
+    package: String,
+    version: RegoVersion,
 }
 
 impl Default for Engine {
@@ -41,6 +63,7 @@ impl Engine {
         Self {
             rego: fresh_rego(false, &limits),
             modules: BTreeMap::new(),
+            rego_version: RegoVersion::V1,
             revision: 0,
             limits,
             strict: false,
@@ -59,10 +82,15 @@ impl Engine {
         } else {
             self.rego.clone()
         };
-        let package = add_module(&mut rego, name, source)?;
+        let version = self.rego_version;
+        let package = add_module(&mut rego, name, source, version)?;
         compile(&mut rego)?;
-        self.modules
-            .insert(name.to_owned(), (source.to_owned(), package.clone()));
+        let module = Module {
+            source: source.to_owned(),
+            package: package.clone(),
+            version,
+        };
+        self.modules.insert(name.to_owned(), module);
         self.commit(rego);
         Ok(package)
     }
@@ -86,10 +114,22 @@ impl Engine {
 
     /// Packages of the modules held, sorted and deduplicated.
     pub fn packages(&self) -> Vec<String> {
-        let mut p: Vec<String> = self.modules.values().map(|(_, p)| p.clone()).collect();
+        let mut p: Vec<String> = self.modules.values().map(|m| m.package.clone()).collect();
         p.sort();
         p.dedup();
         p
+    }
+
+    /// Sets the Rego version of the modules added from now on; modules held
+    /// keep the version they were added with. Answers do not change, so
+    /// neither does the revision.
+    pub fn set_rego_version(&mut self, version: RegoVersion) {
+        self.rego_version = version;
+    }
+
+    /// The Rego version modules are added with.
+    pub fn rego_version(&self) -> RegoVersion {
+        self.rego_version
     }
 
     /// Deep-merges a JSON object into the data document.
@@ -255,8 +295,8 @@ impl Engine {
         } else {
             format!("data.{dotted}")
         };
-        let held = self.modules.values().any(|(_, pkg)| {
-            path.strip_prefix(pkg.as_str())
+        let held = self.modules.values().any(|m| {
+            path.strip_prefix(m.package.as_str())
                 .is_some_and(|rest| rest.starts_with('.'))
         });
         if !held {
@@ -271,11 +311,11 @@ impl Engine {
     /// data (the only way to drop a module from regorus).
     fn rebuild(&self, skip: Option<&str>) -> Result<regorus::Engine> {
         let mut rego = fresh_rego(self.strict, &self.limits);
-        for (name, (source, _)) in &self.modules {
+        for (name, m) in &self.modules {
             if Some(name.as_str()) == skip {
                 continue;
             }
-            add_module(&mut rego, name, source)?;
+            add_module(&mut rego, name, &m.source, m.version)?;
         }
         rego.add_data(self.rego.get_data())
             .map_err(|e| Error::Other(format!("copying data: {e:#}")))?;
@@ -312,9 +352,17 @@ fn fresh_rego(strict: bool, limits: &Limits) -> regorus::Engine {
 
 /// Adds one module, with OPA's out-parameter calls of the added builtins
 /// rewritten (see [`crate::outparams`]); returns its package.
-fn add_module(rego: &mut regorus::Engine, name: &str, source: &str) -> Result<String> {
+fn add_module(
+    rego: &mut regorus::Engine,
+    name: &str,
+    source: &str,
+    version: RegoVersion,
+) -> Result<String> {
     let source = crate::outparams::rewrite(source, crate::builtins::arity)
         .unwrap_or_else(|| source.to_owned());
+    // regorus reads the version when a module is parsed and keeps it with
+    // the module, so modules of both versions live in one engine.
+    rego.set_rego_v0(version == RegoVersion::V0);
     rego.add_policy(name.to_owned(), source)
         .map_err(|e| Error::InvalidPolicy(format!("{e:#}")))
 }

@@ -51,7 +51,7 @@ mod rvm_checks;
 
 pub use authorizer::{Decision, Request};
 pub use cache::{CacheStats, DecisionCache};
-pub use engine::Engine;
+pub use engine::{Engine, RegoVersion};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use rvm::{DEFAULT_MAX_INSTRUCTIONS, EvalOptions, EvalStats, Fallback, Reason};

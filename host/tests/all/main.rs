@@ -3,6 +3,7 @@
 #![allow(missing_docs)]
 
 mod cli;
+mod fidelity;
 mod handles;
 mod hostile;
 mod journal;

@@ -15,7 +15,7 @@ memory cap and a deadline; a trap recycles the instance and raises a
 
 from ._authorizer import Authorizer, Decision
 from ._cache import PolicyCache, get_policy_cache, is_available
-from ._engine import DocumentLimits, PolicyEngine
+from ._engine import DocumentLimits, PolicyEngine, RegoVersion
 from ._errors import (
     EvaluationError,
     InvalidJsonError,
@@ -52,6 +52,7 @@ __all__ = [
     "PolicyEngine",
     "PolicyError",
     "PolicyTimeoutError",
+    "RegoVersion",
     "SandboxLimits",
     "SandboxMemoryError",
     "SandboxTrapError",

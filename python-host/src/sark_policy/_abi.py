@@ -89,11 +89,13 @@ _K_U64: Final = ffi.WASMTIME_COMPONENT_U64.value
 _K_STRING: Final = ffi.WASMTIME_COMPONENT_STRING.value
 _K_RECORD: Final = ffi.WASMTIME_COMPONENT_RECORD.value
 _K_RESOURCE: Final = ffi.WASMTIME_COMPONENT_RESOURCE.value
+_K_ENUM: Final = ffi.WASMTIME_COMPONENT_ENUM.value
 
 # Parameter kinds of the functions we call.
-BORROW, STR, U64_, U32_, BOOL_, REQUEST, OPTIONS = range(7)
+# An enum is passed by its case name, laid out as a string.
+BORROW, STR, U64_, U32_, BOOL_, REQUEST, OPTIONS, ENUM_ = range(8)
 _PARAM_KIND = {BORROW: _K_RESOURCE, STR: _K_STRING, U64_: _K_U64, U32_: _K_U32,
-               BOOL_: _K_BOOL, REQUEST: _K_RECORD, OPTIONS: _K_RECORD}
+               BOOL_: _K_BOOL, REQUEST: _K_RECORD, OPTIONS: _K_RECORD, ENUM_: _K_ENUM}
 REQUEST_FIELDS: Final = ("user", "action", "resource", "context")
 # Record parameters: (field name, field kind) in WIT order. A record
 # argument is passed as a tuple of the field values.
@@ -293,6 +295,10 @@ SIGNATURES: Final[dict[str, tuple[str, str, str, tuple[int, ...], Lift | None]]]
         (BORROW, STR, STR), _result(_string)),
     "engine.set-strict-builtin-errors": (_EV, "[method]engine.set-strict-builtin-errors",
         "(self: borrow, on: bool)", (BORROW, BOOL_), None),
+    "engine.set-rego-version": (_EV, "[method]engine.set-rego-version",
+        "(self: borrow, version: enum{v1, v0})", (BORROW, ENUM_), None),
+    "engine.rego-version": (_EV, "[method]engine.rego-version",
+        "(self: borrow) -> enum{v1, v0}", (BORROW,), _enum),
     "engine.revision": (_EV, "[method]engine.revision", "(self: borrow) -> u64", (BORROW,), _u64),
     "engine.set-eval-options": (_EV, "[method]engine.set-eval-options",
         f"(self: borrow, options: {_OPTS})", (BORROW, OPTIONS), None),
@@ -513,7 +519,7 @@ class Bindings:
         q, rq = fn.q, fn.rq
         keep = []  # the bytes pointed to, alive until the call returns
         for i, (kind, v) in enumerate(zip(fn.kinds, values, strict=True)):
-            if kind == STR:
+            if kind == STR or kind == ENUM_:
                 b = _utf8(v)
                 keep.append(b)
                 q[i * 4 + 1] = len(b)

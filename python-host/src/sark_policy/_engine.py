@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from wasmtime.component import ResourceAny
 
@@ -18,6 +18,9 @@ from ._metrics import prometheus_eval_text
 from ._pool import Pool, drop_and_close
 from ._rvm import U64_MAX, EvalOptions, merge_eval_metrics
 from ._sandbox import Sandbox, SandboxLimits
+
+#: The Rego syntax policies are written in, as OPA 1.x names them.
+RegoVersion = Literal["v1", "v0"]
 
 __all__ = ["PolicyEngine", "DocumentLimits"]
 
@@ -61,6 +64,10 @@ class PolicyEngine:
     says which and why); `interpreter_only` forces the interpreter and
     `max_instructions` bounds the RVM work of one evaluation (default: the
     component's, 50,000,000).
+
+    `rego_version="v0"` reads every policy as Rego written for OPA before
+    1.0 (`allow { ... }`), as `opa --v0-compatible` does; the default,
+    `"v1"`, is OPA 1.x syntax.
     """
 
     def __init__(
@@ -71,11 +78,15 @@ class PolicyEngine:
         interpreter_only: bool = False,
         max_instructions: int | None = None,
         pool_size: int = 1,
+        rego_version: RegoVersion = "v1",
     ) -> None:
         """Creates an empty engine of `pool_size` instances. Raises
         `FileNotFoundError` when the package has no component, `ValueError`
-        for a `max_instructions` outside 0..2**64-1 or a `pool_size` below
-        1."""
+        for a `max_instructions` outside 0..2**64-1, a `pool_size` below 1
+        or a `rego_version` other than "v1" and "v0"."""
+        if rego_version not in ("v1", "v0"):
+            raise ValueError(f"rego_version must be 'v1' or 'v0', not {rego_version!r}")
+        self._rego_version: RegoVersion = rego_version
         self._options = (interpreter_only, _budget(max_instructions))
         self._pool = Pool(pool_size, limits)
         self._sandbox = self._pool.first  # the instance that decides changes
@@ -95,6 +106,11 @@ class PolicyEngine:
             self.set_strict_builtin_errors(True)
 
     @property
+    def rego_version(self) -> RegoVersion:
+        """The Rego version every policy is read as ("v1" or "v0")."""
+        return self._rego_version
+
+    @property
     def pool_size(self) -> int:
         """Instances in the pool."""
         return self._pool.size
@@ -108,6 +124,8 @@ class PolicyEngine:
         self._revisions[i] = abi.call("engine.revision", handle)
         self._default_budget = abi.call("engine.eval-options", handle)[1]
         self._apply_options(sandbox, abi)
+        if self._rego_version != "v1":  # before any module is replayed
+            abi.call("engine.set-rego-version", handle, self._rego_version)
 
     def _apply_options(self, sandbox: Sandbox, abi: Bindings) -> None:
         interpreter_only, budget = self._options

@@ -16,14 +16,15 @@ differently, so the values that cross are exactly those `json` gives:
   orjson writes an `enum.Enum` member as its value and a `uuid.UUID` as its
   string, where `json` raises.
 - decoding: orjson reads an integer outside 64 bits as a float. The engine
-  never writes one (its numbers are 64-bit integers or doubles), so its
-  answers go to orjson (`loads`); text a caller stored (a cached value) is
-  read by `loads_exact`, which hands marked text to `json`.
+  writes integers of any size exactly (as OPA does), so `loads` hands text
+  holding a run of 19 or more digits to `json`; text a caller stored (a
+  cached value) is read by `loads_exact`, which hands marked text to `json`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -111,15 +112,31 @@ def _finite(value: Any) -> bool:
     return True
 
 
-#: The Python value of JSON text written by the engine, whose integers
-#: always fit in 64 bits (orjson's `loads`).
-loads: Final = orjson.loads
+_fast_loads = orjson.loads
+#: A digit run that may be an integer beyond 64 bits (19 digits reach past
+#: 2**63; a float or a string with such a run also matches and decodes the
+#: same either way).
+_long_digits = re.compile("[0-9]{19}").search
+_long_digits_b = re.compile(b"[0-9]{19}").search
+
+
+def loads(text: str | bytes) -> Any:
+    """The Python value of JSON text written by the engine (or by `dumps`),
+    integers of any size exact: orjson, or `json` where a number may exceed
+    64 bits."""
+    if len(text) > 18:
+        if isinstance(text, str):
+            if _long_digits(text) is not None:
+                return _decode(text)
+        elif _long_digits_b(text) is not None:
+            return _decode(text.decode())
+    return _fast_loads(text)
 
 
 def loads_exact(text: str) -> Any:
     """The Python value of JSON `text` written by `dumps`, integers of any
     size exact."""
-    return _decode(text) if text[:1] == " " else loads(text)
+    return _decode(text) if text[:1] == " " else _fast_loads(text)
 
 
 def context_text(context: Mapping[str, Any] | None) -> bytes:

@@ -10,7 +10,7 @@ mod load;
 mod parallel;
 
 use clap::{Args, Parser, Subcommand};
-use sark_policy_host::{EvalOptions, PolicyEngine, Runtime};
+use sark_policy_host::{EvalOptions, PolicyEngine, RegoVersion, Runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -67,6 +67,10 @@ struct Common {
     /// with limit-exceeded.
     #[arg(long, value_name = "N", default_value_t = EvalOptions::DEFAULT_MAX_INSTRUCTIONS)]
     max_instructions: u64,
+    /// Read the policies as Rego v0 (written for OPA before 1.0, `allow {
+    /// ... }`), as `opa --v0-compatible` does.
+    #[arg(long)]
+    v0_compatible: bool,
 }
 
 #[derive(Args)]
@@ -99,7 +103,12 @@ impl Common {
             .shards(shards)
             .cache_capacity(capacity)
             .interpreter_only(self.interpreter)
-            .max_instructions(self.max_instructions);
+            .max_instructions(self.max_instructions)
+            .rego_version(if self.v0_compatible {
+                RegoVersion::V0
+            } else {
+                RegoVersion::V1
+            });
         if let Some(path) = &self.component {
             b = b.component_path(path);
         }
