@@ -204,6 +204,8 @@ const HOSTILE: &[&str] = &[
     r#"graph.reachable_paths({"a": ["a"]}, ["a"])"#,
     r#"graph.reachable_paths({"a": 1}, ["a"])"#,
     r#"walk(1)"#,
+    // A 20,000-vertex chain: deep, so no recursion.
+    r#"count(graph.reachable_paths({sprintf("%d", [i]): [sprintf("%d", [i + 1])] | some i in numbers.range(0, 20000)}, ["0"]))"#,
     // network, uuid, semver
     r#"net.cidr_expand("10.0.0.0/30")"#,
     r#"net.cidr_contains("::/0", "0.0.0.0/0")"#,

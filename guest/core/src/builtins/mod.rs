@@ -23,6 +23,7 @@
 use anyhow::{Result, anyhow};
 use regorus::Value;
 
+mod array;
 mod base64;
 mod crypto;
 mod jwt;
@@ -36,6 +37,7 @@ mod jwt_verify;
 mod netcidr;
 mod netcidr_merge;
 mod pem;
+mod strings;
 mod x509;
 
 /// A builtin: its arguments, already counted by regorus, to its value. Its
@@ -46,6 +48,7 @@ type Builtin = fn(Vec<Value>) -> Result<Value>;
 /// The names are distinct and none is a builtin regorus already has (both
 /// checked by the tests), which is what makes [`register`] infallible.
 const BUILTINS: &[(&str, u8, Builtin)] = &[
+    ("array.flatten", 1, array::flatten),
     ("crypto.md5", 1, crypto::md5),
     ("crypto.sha1", 1, crypto::sha1),
     ("crypto.sha256", 1, crypto::sha256),
@@ -79,6 +82,7 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("net.cidr_intersects", 2, netcidr::intersects),
     ("net.cidr_overlap", 2, netcidr::overlap),
     ("net.cidr_merge", 1, netcidr_merge::merge),
+    ("strings.split_n", 3, strings::split_n),
 ];
 
 /// Builtins OPA has that cannot work in the sandbox. regorus's own
@@ -86,11 +90,25 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
 /// error that says why instead, strict or not (OPA raises `http.send`'s
 /// errors in both modes too). Extensions come before builtins in regorus's
 /// lookup, and the RVM calls them as host-awaits like the others.
-const REFUSED: &[(&str, u8, &str)] = &[(
-    "http.send",
-    1,
-    "the policy sandbox has no network, so no request can be sent",
-)];
+const REFUSED: &[(&str, u8, &str)] = &[
+    (
+        "http.send",
+        1,
+        "the policy sandbox has no network, so no request can be sent",
+    ),
+    (
+        "net.lookup_ip_addr",
+        1,
+        "the policy sandbox has no network, so no name can be resolved",
+    ),
+    // regorus answers its own build features here, not OPA's runtime
+    // (config, environment, version), which this engine does not have.
+    (
+        "opa.runtime",
+        0,
+        "the policy sandbox has no OPA runtime (configuration, environment)",
+    ),
+];
 
 /// The error a [`REFUSED`] builtin answers.
 fn refused(name: &str) -> Option<anyhow::Error> {

@@ -160,3 +160,30 @@ fn cloned_and_rebuilt_engines_keep_the_builtins() {
         Some("\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"")
     );
 }
+
+#[test]
+fn builtins_that_need_the_network_or_opas_runtime_say_why_on_both_paths() {
+    for (expr, why) in [
+        (r#"net.lookup_ip_addr("example.com")"#, "no network"),
+        ("opa.runtime()", "no OPA runtime"),
+        (
+            r#"http.send({"method": "GET", "url": "http://127.0.0.1:1/"})"#,
+            "no network",
+        ),
+    ] {
+        for strict in [false, true] {
+            for interpreter_only in [false, true] {
+                let mut e = Engine::new();
+                e.set_strict_builtin_errors(strict);
+                e.set_eval_options(crate::EvalOptions {
+                    interpreter_only,
+                    ..crate::EvalOptions::default()
+                });
+                e.add_policy("t.rego", &format!("package t\nx := {expr}"))
+                    .unwrap();
+                let err = e.eval_rule("data.t.x", "").unwrap_err().to_string();
+                assert!(err.contains(why), "{expr} (strict {strict}): {err}");
+            }
+        }
+    }
+}

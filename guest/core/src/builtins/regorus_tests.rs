@@ -366,3 +366,74 @@ fn offsets_beyond_u32_are_not_truncated() {
         r#"["a","a","a"]"#
     );
 }
+
+/// Patch 15: graph.reachable_paths as OPA's `builtinReachablePaths`
+/// (OPA's test cases reachable/test-reachable-paths-0422.yaml and -1022.yaml,
+/// in the out-parameter form they use).
+#[test]
+fn reachable_paths_is_opas() {
+    let cases = [
+        ("{}", r#"{"a"}"#, "[]"),
+        (
+            r#"{"a": {"b"}, "b": {"c"}, "c": {"a"}}"#,
+            r#"{"a"}"#,
+            r#"[["a","b","c"]]"#,
+        ),
+        (
+            r#"{"a": {"b", "c"}, "b": {"d"}, "c": {"d"}, "d": set(), "e": {"f"}, "f": {"e"}, "x": {"x"}}"#,
+            r#"{"b", "e"}"#,
+            r#"[["b","d"],["e","f"]]"#,
+        ),
+        (
+            r#"{"a": ["b"], "b": ["c"], "c": ["a"]}"#,
+            r#"["a"]"#,
+            r#"[["a","b","c"]]"#,
+        ),
+        (r#"{"a": null}"#, r#"["a"]"#, r#"[["a"]]"#),
+        (
+            r#"{"a": ["b", "c"], "b": ["c"], "c": []}"#,
+            r#"{"a"}"#,
+            r#"[["a","b","c"],["a","c"]]"#,
+        ),
+        (
+            r#"{"1": [], "2": ["1"], "3": ["2"], "4": ["3", "2"], "5": ["4"]}"#,
+            r#"["5"]"#,
+            r#"[["5","4","2","1"],["5","4","3","2","1"]]"#,
+        ),
+        (
+            r#"{"a": ["b"], "b": ["nonexistent"]}"#,
+            r#"{"a", "b"}"#,
+            r#"[["a","b"],["b"]]"#,
+        ),
+        (
+            r#"{"one": ["two", "five"], "two": ["four"], "three": [""], "four": ["three"], "five": ["seven", "six"], "six": ["nine", "seven"], "seven": ["eight"], "eight": ["three"], "nine": [""]}"#,
+            r#"{"one"}"#,
+            r#"[["one","five","seven","eight","three"],["one","five","six","nine"],["one","five","six","seven","eight","three"],["one","two","four","three"]]"#,
+        ),
+        // A vertex whose neighbors are an object (OPA's org-chart example
+        // writes `"ceo": {}`) or a string has none; regorus failed on it.
+        (
+            r#"{"ceo": {}, "hr": {"ceo"}}"#,
+            r#"{"hr"}"#,
+            r#"[["hr","ceo"]]"#,
+        ),
+        (r#"{"a": "b"}"#, r#"["a"]"#, r#"[["a"]]"#),
+        // OPA enters an initial vertex's neighbor without checking the path.
+        (
+            r#"{"r": ["r", "b"], "b": ["r"]}"#,
+            r#"["r"]"#,
+            r#"[["r","b"],["r","r"],["r","r","b"]]"#,
+        ),
+    ];
+    for (graph, initial, want) in cases {
+        let module = format!(
+            "package t\np := result if {{ graph.reachable_paths({graph}, {initial}, result) }}\n"
+        );
+        assert_eq!(
+            query_both(&module, "x = data.t.p"),
+            want,
+            "{graph} from {initial}"
+        );
+    }
+    assert!(error(r#"graph.reachable_paths({"a": []}, "a")"#).contains("array/set"));
+}

@@ -11,7 +11,7 @@ use crate::value::Object;
 use crate::value::Value;
 use crate::*;
 
-use alloc::collections::BTreeSet;
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Result};
 
@@ -80,77 +80,82 @@ fn reachable(span: &Span, params: &[Ref<Expr>], args: &[Value], strict: bool) ->
     Ok(Value::from_set(reachable))
 }
 
-fn visit(
-    graph: &Object,
-    visited: &mut BTreeSet<Value>,
-    node: &Value,
-    path: &mut Vec<Value>,
-    paths: &mut BTreeSet<Value>,
-) -> Result<()> {
-    if let Value::String(s) = node {
-        if s.as_ref() == "" {
-            if !path.is_empty() {
-                paths.insert(Value::from_array(path.clone()));
-                // Guard path result growth when terminating at empty edge.
-                enforce_limit()?;
-            }
-            return Ok(());
-        }
+/// The neighbors of a vertex: the elements of an array or set; none for
+/// any other value (OPA's `foreachVertex` / `numberOfEdges`).
+fn neighbors(edges: &Value) -> Vec<&Value> {
+    match edges {
+        Value::Array(arr) => arr.iter().collect(),
+        Value::Set(set) => set.iter().collect(),
+        _ => Vec::new(),
     }
+}
 
-    let neighbors = graph.get(node);
-    if neighbors.is_none() {
-        // Current node is not valid. Add path as is.
-        if !path.is_empty() {
-            paths.insert(Value::from_array(path.clone()));
-            // Guard path set growth when encountering missing nodes.
-            enforce_limit()?;
-        }
-        return Ok(());
-    }
-
-    if visited.contains(node) {
-        paths.insert(Value::from_array(path.clone()));
-        // Guard path set growth when detecting a cycle.
-        enforce_limit()?;
-    } else {
-        path.push(node.clone());
-        // Guard path stack growth while descending the graph.
-        enforce_limit()?;
-        visited.insert(node.clone());
-        // Guard visited set growth while marking nodes as seen.
-        enforce_limit()?;
-        let n = match neighbors {
-            Some(Value::Array(arr)) => {
-                for n in arr.iter().rev() {
-                    visit(graph, visited, n, path, paths)?;
-                }
-                arr.len()
-            }
-            Some(Value::Set(set)) => {
-                for n in set.iter().rev() {
-                    visit(graph, visited, n, path, paths)?;
-                }
-                set.len()
-            }
-            Some(&Value::Null) => 0,
-            _ => bail!(format!("neighbors for node `{node}` must be array/set.")),
+/// OPA's `builtinReachablePaths`: from each initial vertex in the graph,
+/// every path that ends at a vertex without neighbors, at a neighbor not in
+/// the graph (which the path leaves out) or before a vertex already on the
+/// path. A vertex whose neighbors are not an array or set (`{}`, a string)
+/// has none; regorus failed on it, so the call was undefined. As in OPA, a
+/// neighbor of an initial vertex is entered even when it is that vertex (a
+/// self-loop yields `[a, a]`). A depth-first
+/// walk over an explicit stack (one path, no copies) instead of recursion
+/// keeps a long chain from exhausting the stack.
+fn reachable_paths_from(graph: &Object, initial: Vec<&Value>) -> Result<BTreeSet<Value>> {
+    let mut paths = BTreeSet::new();
+    let mut commit = |path: &[&Value], last: Option<&Value>| -> Result<()> {
+        let mut p: Vec<Value> = path.iter().map(|v| (*v).clone()).collect();
+        p.extend(last.cloned());
+        paths.insert(Value::from_array(p));
+        enforce_limit()
+    };
+    for root in initial {
+        let Some(edges) = graph.get(root) else {
+            continue;
         };
-
-        if n == 0 {
-            // Current node has no neighbors.
-            if !path.is_empty() {
-                paths.insert(Value::from_array(path.clone()));
-                // Guard path set growth when recording leaf nodes.
-                enforce_limit()?;
+        let first = neighbors(edges);
+        if first.is_empty() {
+            commit(&[root], None)?;
+            continue;
+        }
+        // `path` is the stack of vertices walked so far; the frame on top of
+        // `stack` holds the neighbors of its last vertex still to visit.
+        let mut path = vec![root];
+        // How many times each vertex is on `path` (the root can be twice).
+        let mut on_path = BTreeMap::from([(root, 1usize)]);
+        let mut stack = vec![(first, 0usize)];
+        while let Some((next, index)) = stack.last_mut() {
+            let Some(&node) = next.get(*index) else {
+                stack.pop();
+                if let Some(done) = path.pop() {
+                    if let Some(n) = on_path.get_mut(done) {
+                        *n -= 1;
+                        if *n == 0 {
+                            on_path.remove(done);
+                        }
+                    }
+                }
+                continue;
+            };
+            *index += 1;
+            // OPA checks the path only below the initial vertex's neighbors.
+            if stack.len() > 1 && on_path.contains_key(node) {
+                commit(&path, None)?;
+                continue;
+            }
+            let Some(edges) = graph.get(node) else {
+                commit(&path, None)?;
+                continue;
+            };
+            let further = neighbors(edges);
+            if further.is_empty() {
+                commit(&path, Some(node))?;
+            } else {
+                path.push(node);
+                *on_path.entry(node).or_insert(0) += 1;
+                stack.push((further, 0));
             }
         }
-
-        visited.remove(node);
-        path.pop();
     }
-
-    Ok(())
+    Ok(paths)
 }
 
 fn reachable_paths(
@@ -163,26 +168,14 @@ fn reachable_paths(
     ensure_args_count(span, name, params, args, 2)?;
 
     let graph = ensure_object(name, &params[0], args[0].clone())?;
-    let mut visited = BTreeSet::new();
-    let mut path = vec![];
-    let mut paths = BTreeSet::new();
-
-    match &args[1] {
-        Value::Array(arr) => {
-            for node in arr.iter() {
-                visit(&graph, &mut visited, node, &mut path, &mut paths)?;
-            }
-        }
-        Value::Set(set) => {
-            for node in set.iter() {
-                visit(&graph, &mut visited, node, &mut path, &mut paths)?;
-            }
-        }
+    let initial = match &args[1] {
+        Value::Array(arr) => arr.iter().collect(),
+        Value::Set(set) => set.iter().collect(),
         _ if strict => bail!(params[1].span().error("initial vertices must be array/set")),
         _ => return Ok(Value::Undefined),
-    }
+    };
 
-    Ok(Value::from_set(paths))
+    Ok(Value::from_set(reachable_paths_from(&graph, initial)?))
 }
 
 fn walk_visit(path: &mut Vec<Value>, value: &Value, paths: &mut Vec<Value>) -> Result<()> {
