@@ -67,14 +67,19 @@ demo: build
 	./target/release/sark-policy decide --policy examples/authz.rego --data examples/data.json --progress 10 \
 	  --rule data.authz.allow < examples/requests.jsonl
 
-# test-rust includes the conformance runner (tests/conformance).
-test: build venv test-rust test-python test-envoy bench-smoke fuzz-smoke soak-smoke
+# test-rust includes the conformance runner (tests/conformance) and the
+# fuzz targets' smoke run (tests/fuzz_smoke).
+test: build venv test-rust test-python test-envoy bench-smoke soak-smoke
 
-## Fuzzing (cargo-fuzz, libFuzzer, stable Rust: no sanitizer). Targets in
-## fuzz/fuzz_targets: JSON limits, the decision cache against a model,
-## decide and its keys, and generated policies on the RVM against the
-## interpreter. `make fuzz FUZZ_SECONDS=600` runs each for that long;
-## fuzz-smoke (in make test) runs each from a fixed seed, under 60 s in all.
+## Fuzzing (cargo-fuzz, libFuzzer, stable Rust: no sanitizer). The checks
+## live in fuzz/src, one module per target: JSON limits, the decision cache
+## against a model, decide and its keys, and generated policies on the RVM
+## against the interpreter; fuzz/fuzz_targets hands them to libFuzzer.
+## `make fuzz FUZZ_SECONDS=600` runs each for that long. fuzz-smoke runs the
+## same checks over seeded random inputs as an ordinary test
+## (tests/fuzz_smoke, part of `cargo test --workspace` in test-rust), so
+## make test neither installs cargo-fuzz nor builds an instrumented copy of
+## the engine.
 FUZZ_TARGETS := json_limits cache_ops decide_keys rego_paths
 FUZZ_SECONDS ?= 600
 CARGO_FUZZ := $(CARGO) fuzz
@@ -88,11 +93,8 @@ fuzz: fuzz-tools
 	  $(CARGO_FUZZ) run -s none -O $$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done
 
-fuzz-smoke: fuzz-tools
-	cd fuzz && $(CARGO_FUZZ) build -s none -O
-	cd fuzz && for t in $(FUZZ_TARGETS); do \
-	  $(CARGO_FUZZ) run -s none -O $$t -- -seed=1 -runs=400000 -max_total_time=14 || exit 1; \
-	done
+fuzz-smoke:
+	$(CARGO) test --release -p sark-policy-tests --test fuzz_smoke
 
 ## Soak: each host under mixed load (cached and uncached decides,
 ## evaluations, policy and data changes, forced traps and timeouts), every
