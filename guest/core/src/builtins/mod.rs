@@ -26,6 +26,7 @@ use regorus::Value;
 mod array;
 mod base64;
 mod crypto;
+mod globs;
 mod jwt;
 mod jwt_decode_verify;
 #[cfg(test)]
@@ -82,6 +83,7 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("net.cidr_intersects", 2, netcidr::intersects),
     ("net.cidr_overlap", 2, netcidr::overlap),
     ("net.cidr_merge", 1, netcidr_merge::merge),
+    ("regex.globs_match", 2, globs::globs_match),
     ("strings.split_n", 3, strings::split_n),
 ];
 
