@@ -206,6 +206,22 @@ const HOSTILE: &[&str] = &[
     r#"walk(1)"#,
     // A 20,000-vertex chain: deep, so no recursion.
     r#"count(graph.reachable_paths({sprintf("%d", [i]): [sprintf("%d", [i + 1])] | some i in numbers.range(0, 20000)}, ["0"]))"#,
+    // templates
+    r#"strings.render_template("{{", {})"#,
+    r#"strings.render_template("}}{{}}{{{{", {})"#,
+    r#"strings.render_template("{{-}}", {})"#,
+    r#"strings.render_template("{{ -}}{{- }}", {})"#,
+    r#"strings.render_template("{{"\u12", {})"#,
+    r#"strings.render_template("{{(((", {})"#,
+    r#"strings.render_template("{{)}}", {})"#,
+    r#"strings.render_template("{{range 99999999999}}x{{end}}", {})"#,
+    r#"strings.render_template("{{index . -1}}", {"a": 1})"#,
+    r#"strings.render_template("{{$x := 1}}{{$x := 2}}{{$x}}", {})"#,
+    r#"strings.render_template("{{else}}{{end}}{{else if}}", {})"#,
+    r#"strings.render_template("{{printf "%"}}{{printf 1}}", {})"#,
+    r#"regex.globs_match("[", "]")"#,
+    r#"regex.globs_match("\", "")"#,
+    r#"regex.globs_match("[a-]", "[-a]")"#,
     // network, uuid, semver
     r#"net.cidr_expand("10.0.0.0/30")"#,
     r#"net.cidr_contains("::/0", "0.0.0.0/0")"#,

@@ -39,6 +39,7 @@ mod netcidr;
 mod netcidr_merge;
 mod pem;
 mod strings;
+mod template;
 mod x509;
 
 /// A builtin: its arguments, already counted by regorus, to its value. Its
@@ -84,6 +85,7 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("net.cidr_overlap", 2, netcidr::overlap),
     ("net.cidr_merge", 1, netcidr_merge::merge),
     ("regex.globs_match", 2, globs::globs_match),
+    ("strings.render_template", 2, template::render),
     ("strings.split_n", 3, strings::split_n),
 ];
 
