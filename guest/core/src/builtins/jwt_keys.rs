@@ -15,13 +15,24 @@ pub(super) enum PublicKey {
     Rsa(RsaPublicKey),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
+    P521(P521Key),
     Ed25519(ed25519_dalek::VerifyingKey),
     /// A JWK `oct` key: an HMAC secret.
     Oct(Vec<u8>),
     /// A well-formed key of a kind no JWT algorithm here verifies with
-    /// (P-521, X25519, ...): it stays in the set, so key selection by `kid`
+    /// (X25519, Ed448, an unnamed curve...): it stays in the set, so key selection by `kid`
     /// behaves as in OPA, but no signature verifies with it.
     Unsupported,
+}
+
+/// A P-521 public key (p521's type has no `Debug`).
+#[derive(Clone)]
+pub(super) struct P521Key(pub(super) p521::ecdsa::VerifyingKey);
+
+impl std::fmt::Debug for P521Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("P521Key")
+    }
 }
 
 /// A key and, from a JWK, its `alg` and `kid` (empty when absent).
@@ -40,6 +51,7 @@ const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10
 const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 
 /// The keys in `text`: one from a PEM block, or every usable key of a JWK
 /// set (keys whose `alg` is not a JWT signing algorithm are left out).
@@ -108,7 +120,10 @@ fn parse_jwk(jwk: &Value) -> Result<PublicKey> {
                     p384::ecdsa::VerifyingKey::from_sec1_bytes(&point(48)?)
                         .map_err(|_| anyhow!("invalid P-384 point"))?,
                 )),
-                "P-521" => Ok(PublicKey::Unsupported),
+                "P-521" => Ok(PublicKey::P521(P521Key(
+                    p521::ecdsa::VerifyingKey::from_sec1_bytes(&point(66)?)
+                        .map_err(|_| anyhow!("invalid P-521 point"))?,
+                ))),
                 other => bail!("unsupported EC curve {other:?}"),
             }
         }
@@ -199,6 +214,9 @@ fn public_key_from_spki(der: &[u8]) -> Result<PublicKey> {
             SECP384R1 => p384::ecdsa::VerifyingKey::from_sec1_bytes(raw)
                 .map(PublicKey::P384)
                 .map_err(|_| anyhow!("invalid P-384 point")),
+            SECP521R1 => p521::ecdsa::VerifyingKey::from_sec1_bytes(raw)
+                .map(|k| PublicKey::P521(P521Key(k)))
+                .map_err(|_| anyhow!("invalid P-521 point")),
             _ => Ok(PublicKey::Unsupported),
         },
         ED25519 => ed25519_key(raw),

@@ -6,11 +6,11 @@
 //! and `&` escaped), so tokens match OPA's byte for byte. The key is the
 //! first JWK of a key or key set.
 //!
-//! HS*, RS* and EdDSA signatures are deterministic, as in OPA. ES256/ES384
-//! use RFC 6979 nonces: OPA's are random, so its ECDSA tokens differ from
-//! these, but both verify. PS* salts (as long as the hash, as OPA's) come
-//! from the host's randomness (WASI `random`). ES512 is refused: P-521 is
-//! not built in.
+//! HS*, RS* and EdDSA signatures are deterministic, as in OPA. ES256 and
+//! ES384 use RFC 6979 nonces: OPA's are random, so its ECDSA tokens differ
+//! from these, but both verify. ES512 nonces (p521 has no RFC 6979) and
+//! PS* salts (as long as the hash, as OPA's) come from the host's
+//! randomness (WASI `random`).
 
 use super::base64::{self, Alphabet};
 use super::jwt_verify::{Alg, Hash};
@@ -28,6 +28,7 @@ enum SigningKey {
     Rsa(Box<RsaPrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
+    P521(p521::ecdsa::SigningKey),
     Ed25519(Box<ed25519_dalek::SigningKey>),
 }
 
@@ -120,7 +121,18 @@ fn signature(key: &SigningKey, alg: Alg, name: &str, input: &[u8]) -> Result<Vec
             }
             sig.map_err(|e| anyhow!("failed to sign payload: {e}"))
         }
-        (Alg::Es(Hash::Sha512), _) => bail!("signing with {name} is not supported (no P-521)"),
+        // p521 0.13 has no RFC 6979 nonces: a random one, as OPA's.
+        (Alg::Es(Hash::Sha512), SigningKey::P521(key)) => {
+            use p521::ecdsa::signature::hazmat::RandomizedPrehashSigner as _;
+            let mut rng = HostRng::default();
+            let sig: Result<p521::ecdsa::Signature, _> =
+                key.sign_prehash_with_rng(&mut rng, &Hash::Sha512.digest(input));
+            if rng.failed {
+                bail!("failed to sign payload: no randomness from the host");
+            }
+            let sig = sig.map_err(|e| anyhow!("failed to sign payload: {e}"))?;
+            Ok(sig.to_bytes().to_vec())
+        }
         _ => Err(wrong_key()),
     }
 }
@@ -201,6 +213,16 @@ fn signing_key(jwk: &Value) -> Result<SigningKey> {
             "P-384" => p384::ecdsa::SigningKey::from_slice(&bytes(jwk, "d")?)
                 .map(SigningKey::P384)
                 .map_err(|_| anyhow!("invalid P-384 private key")),
+            // A JWK's `d` for P-521 is 66 bytes; a shorter encoding drops
+            // leading zeros, which `from_slice` would not take.
+            "P-521" => {
+                let d = bytes(jwk, "d")?;
+                let mut padded = vec![0u8; 66usize.saturating_sub(d.len())];
+                padded.extend_from_slice(&d);
+                p521::ecdsa::SigningKey::from_slice(&padded)
+                    .map(SigningKey::P521)
+                    .map_err(|_| anyhow!("invalid P-521 private key"))
+            }
             other => bail!("unsupported EC curve {other:?}"),
         },
         "OKP" => match text(jwk, "crv")?.as_str() {

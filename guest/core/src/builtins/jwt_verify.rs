@@ -54,8 +54,7 @@ pub(super) enum Alg {
 }
 
 impl Alg {
-    /// The algorithms OPA knows (`tokenAlgorithms`). ES512 is among them: a
-    /// P-521 key is kept in a key set but verifies nothing here.
+    /// The algorithms OPA knows (`tokenAlgorithms`).
     pub(super) fn from_name(name: &str) -> Option<Self> {
         use Hash::*;
         Some(match name {
@@ -86,6 +85,7 @@ pub(super) fn verify(key: &PublicKey, alg: Alg, input: &[u8], sig: &[u8]) -> boo
         (Alg::Ps(hash), PublicKey::Rsa(key)) => jwt_rsa::verify_pss(key, hash, input, sig),
         (Alg::Es(hash), PublicKey::P256(key)) => verify_p256(key, hash, input, sig),
         (Alg::Es(hash), PublicKey::P384(key)) => verify_p384(key, hash, input, sig),
+        (Alg::Es(hash), PublicKey::P521(key)) => verify_p521(&key.0, hash, input, sig),
         (Alg::EdDsa, PublicKey::Ed25519(key)) => {
             use ed25519_dalek::Verifier;
             ed25519_dalek::Signature::from_slice(sig).is_ok_and(|s| key.verify(input, &s).is_ok())
@@ -126,6 +126,13 @@ fn verify_p384(key: &p384::ecdsa::VerifyingKey, hash: Hash, input: &[u8], sig: &
     use p384::ecdsa::signature::hazmat::PrehashVerifier;
     ecdsa_scalars(sig, 48)
         .and_then(|rs| p384::ecdsa::Signature::from_slice(&rs).ok())
+        .is_some_and(|sig| key.verify_prehash(&hash.digest(input), &sig).is_ok())
+}
+
+fn verify_p521(key: &p521::ecdsa::VerifyingKey, hash: Hash, input: &[u8], sig: &[u8]) -> bool {
+    use p521::ecdsa::signature::hazmat::PrehashVerifier;
+    ecdsa_scalars(sig, 66)
+        .and_then(|rs| p521::ecdsa::Signature::from_slice(&rs).ok())
         .is_some_and(|sig| key.verify_prehash(&hash.digest(input), &sig).is_ok())
 }
 
@@ -230,6 +237,11 @@ pub(super) fn verify_es256(args: Vec<Value>) -> Result<Value> {
 /// `io.jwt.verify_es384(jwt, certificate)`.
 pub(super) fn verify_es384(args: Vec<Value>) -> Result<Value> {
     verify_asymmetric(Alg::Es(Hash::Sha384), &args)
+}
+
+/// `io.jwt.verify_es512(jwt, certificate)`.
+pub(super) fn verify_es512(args: Vec<Value>) -> Result<Value> {
+    verify_asymmetric(Alg::Es(Hash::Sha512), &args)
 }
 
 /// `io.jwt.verify_eddsa(jwt, certificate)`.

@@ -128,12 +128,15 @@ fn verifies_the_rfc_examples_with_their_jwk() {
 }
 
 #[test]
-fn p521_keys_are_kept_but_verify_nothing() {
-    // ES512 is not built in (no P-521 arithmetic in the guest): the key
-    // parses, so a key set holding one still works, and its tokens are
-    // invalid rather than errors.
+fn es512_verifies_rfc7515_a4() {
     let (jws, jwk) = rfc_vector("es512");
+    assert_eq!(verify("es512", &jws, &jwk), json!(true));
+    assert_eq!(verify("es512", &bad_signature(&jws), &jwk), json!(false));
+    // The same key and signature under another hash verify nothing.
     assert_eq!(verify("es384", &jws, &jwk), json!(false));
+    // The key as a PEM public key (SPKI, secp521r1).
+    let pem = include_str!("testdata/jwt/p521_pub.pem");
+    assert_eq!(verify("es512", &jws, pem), json!(true));
 }
 
 #[test]

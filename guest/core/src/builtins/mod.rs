@@ -1,19 +1,19 @@
 //! Rego builtins regorus 0.14 lacks, added to every engine as regorus
-//! extensions: `io.jwt.*` decoding and verification, `crypto.*` digests and
-//! HMACs, and the `net.cidr_*` functions beyond `net.cidr_contains`,
-//! `net.cidr_expand` and `net.cidr_is_valid` (which regorus has).
+//! extensions: `io.jwt.*` decoding, verification and signing, `crypto.*`
+//! digests, HMACs and X.509/key parsing, the `net.cidr_*` functions beyond
+//! `net.cidr_contains`, `net.cidr_expand` and `net.cidr_is_valid` (which
+//! regorus has), `array.flatten`, `strings.split_n`,
+//! `strings.render_template` and `regex.globs_match`.
 //!
-//! Semantics follow OPA's `v1/topdown` (`tokens.go`, `crypto.go`, `cidr.go`),
-//! including its error messages, prefixed with the builtin's name as OPA
-//! reports them.
+//! Semantics follow OPA's `v1/topdown` (`tokens.go`, `crypto.go`, `cidr.go`,
+//! ...), including its error messages, prefixed with the builtin's name as
+//! OPA reports them. Which of OPA's builtins this engine has, and why the
+//! others are missing, is checked against OPA's capabilities file by
+//! `opa_builtins_tests.rs` (see `OPA-BUILTINS.md`).
 //!
-//! `io.jwt.encode_sign*` signs with HS*, RS*, PS*, ES256/384 and EdDSA keys
-//! (`jwt_sign`), and `crypto.x509.parse_certificates` returns Go's JSON form
-//! of the certificates (`x509`).
-//!
-//! Not provided: ES512 signing and verification (a P-521 key is
-//! accepted in a key set but verifies nothing; no `io.jwt.verify_es512`),
-//! and the rest of the `crypto.x509.*` / `crypto.parse_private_keys` family.
+//! `io.jwt.encode_sign*` signs with HS*, RS*, PS*, ES256/384/512 and EdDSA
+//! keys (`jwt_sign`), and `crypto.x509.parse_certificates` returns Go's JSON
+//! form of the certificates (`x509`).
 //!
 //! regorus's extension mechanism lacks two things OPA builtins have, which
 //! the engine supplies: the out-parameter form (`io.jwt.decode(t, [h, p, s])`,
@@ -79,6 +79,7 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("io.jwt.verify_ps512", 2, jwt_verify::verify_ps512),
     ("io.jwt.verify_es256", 2, jwt_verify::verify_es256),
     ("io.jwt.verify_es384", 2, jwt_verify::verify_es384),
+    ("io.jwt.verify_es512", 2, jwt_verify::verify_es512),
     ("io.jwt.verify_eddsa", 2, jwt_verify::verify_eddsa),
     ("net.cidr_contains_matches", 2, netcidr::contains_matches),
     ("net.cidr_intersects", 2, netcidr::intersects),

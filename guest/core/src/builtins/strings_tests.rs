@@ -39,5 +39,8 @@ fn n_must_be_an_integer() {
         "{err}"
     );
     let err = error(r#"strings.split_n("a.b.c", ".", "1")"#);
-    assert!(err.contains("operand 3 must be number but got string"), "{err}");
+    assert!(
+        err.contains("operand 3 must be number but got string"),
+        "{err}"
+    );
 }

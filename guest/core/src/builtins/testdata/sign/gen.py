@@ -55,6 +55,12 @@ keys = {
     "p256": ec_jwk(ec.generate_private_key(ec.SECP256R1()), "P-256", 32),
     "p384": ec_jwk(ec.generate_private_key(ec.SECP384R1()), "P-384", 48),
     "ed25519": ed_jwk(ed25519.Ed25519PrivateKey.generate()),
+    # RFC 7515 A.4's P-521 key, fixed: its published signature checks the
+    # verifier, this key the signer.
+    "p521": {"kty": "EC", "crv": "P-521",
+             "x": "AekpBQ8ST8a8VcfVOTNl353vSrDCLLJXmPk06wTjxrrjcBpXp5EOnYG_NjFZ6OvLFV1jSfS9tsz4qUxcWceqwQGk",
+             "y": "ADSmRA43Z1DSNx_RvcLI87cdL07l6jQyyBXMoxVg_l2Th-x3S1WDhjDly79ajL4Kkd0AZMaZmh9ubmf63e3kyMj2",
+             "d": "AY5pb7A0UFiB3RELSD64fTLOSV_jazdF7fLYyuTw8lOfRhWg6Y6rUrPAxerEzgdRhajnu0ferB0d53vM9mE15j2C"},
 }
 (HERE / "private_jwks.json").write_text(json.dumps(keys, indent=1) + "\n")
 
