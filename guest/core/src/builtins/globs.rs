@@ -153,12 +153,12 @@ fn intersect(a: &[Token], b: &[Token]) -> bool {
         if tb.is_some_and(|t| t.star) {
             queue.push_back((i, j + 1, consumed));
         }
-        if let (Some(ta), Some(tb)) = (ta, tb) {
-            if ta.class.meets(&tb.class) {
-                let ni = if ta.star { i } else { i + 1 };
-                let nj = if tb.star { j } else { j + 1 };
-                queue.push_back((ni, nj, true));
-            }
+        if let (Some(ta), Some(tb)) = (ta, tb)
+            && ta.class.meets(&tb.class)
+        {
+            let ni = if ta.star { i } else { i + 1 };
+            let nj = if tb.star { j } else { j + 1 };
+            queue.push_back((ni, nj, true));
         }
     }
     false

@@ -38,6 +38,7 @@ mod jwt_verify;
 mod netcidr;
 mod netcidr_merge;
 mod pem;
+mod private_keys;
 mod strings;
 mod template;
 mod x509;
@@ -60,9 +61,20 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("crypto.hmac.sha512", 2, crypto::hmac_sha512),
     ("crypto.hmac.equal", 2, crypto::hmac_equal),
     (
+        "crypto.parse_private_keys",
+        1,
+        private_keys::parse_private_keys,
+    ),
+    (
         "crypto.x509.parse_certificates",
         1,
         x509::parse_certificates,
+    ),
+    ("crypto.x509.parse_keypair", 2, private_keys::parse_keypair),
+    (
+        "crypto.x509.parse_rsa_private_key",
+        1,
+        private_keys::parse_rsa_private_key,
     ),
     ("io.jwt.decode", 1, jwt::decode),
     ("io.jwt.decode_verify", 2, jwt_decode_verify::decode_verify),

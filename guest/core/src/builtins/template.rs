@@ -379,10 +379,10 @@ fn parse_pipeline(toks: &[Tok], pos: &mut usize) -> Result<Pipeline> {
     }
     for cmd in &pipe.cmds {
         for a in cmd {
-            if let Arg::Func(name) = a {
-                if !FUNCTIONS.contains(&name.as_str()) {
-                    bail!("function {name:?} not defined");
-                }
+            if let Arg::Func(name) = a
+                && !FUNCTIONS.contains(&name.as_str())
+            {
+                bail!("function {name:?} not defined");
             }
         }
     }

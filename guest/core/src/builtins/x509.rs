@@ -105,7 +105,7 @@ impl Object {
     }
 }
 
-fn certificate(cert: &Certificate, raw: &[u8]) -> Result<Value> {
+pub(super) fn certificate(cert: &Certificate, raw: &[u8]) -> Result<Value> {
     let tbs = &cert.tbs_certificate;
     let der = |e: der::Error| anyhow!("x509: {e}");
     let mut o = Object::new();
@@ -298,7 +298,7 @@ fn oid(id: &Oid) -> Value {
 }
 
 /// A big-endian two's-complement integer as a JSON number (Go's `big.Int`).
-fn signed_integer(bytes: &[u8]) -> Value {
+pub(super) fn signed_integer(bytes: &[u8]) -> Value {
     let magnitude = BigUint::from_bytes_be(bytes);
     let text = match bytes.first() {
         Some(b) if b & 0x80 != 0 => {
