@@ -259,3 +259,7 @@ mod hostile_tests;
 #[cfg(test)]
 #[path = "regorus_tests.rs"]
 mod regorus_tests;
+
+#[cfg(test)]
+#[path = "opa_builtins_tests.rs"]
+mod opa_builtins_tests;
