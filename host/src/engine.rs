@@ -1,6 +1,9 @@
 //! `PolicyEngine`: policies, data and evaluation over a pool of instances.
 
 use crate::authorizer::Authorizer;
+use crate::bindings::exports::sark::policy::evaluator::{
+    TestOutcome as WitTestOutcome, TestResult as WitTestResult,
+};
 use crate::cache::DecisionCache;
 use crate::metrics::Metrics;
 use crate::options::EvalOptions;
@@ -154,5 +157,77 @@ impl PolicyEngine {
     /// Zeroes the metrics.
     pub fn reset_metrics(&self) -> Result<()> {
         self.pool.reset_metrics()
+    }
+
+    /// Runs the Rego unit tests of the policies held, as `opa test` does:
+    /// every `test_*` rule (`todo_test_*` ones are skipped), once each with
+    /// no input, in file order, timed inside the component. `filter`, a
+    /// regular expression (empty: every test), keeps the tests whose full
+    /// name (`data.pkg.test_x`) it matches, as `opa test --run`. One call
+    /// under the runtime's deadline; changes nothing. A bad `filter` is
+    /// [`ErrorKind::Other`](crate::ErrorKind::Other).
+    pub fn run_tests(&self, filter: &str) -> Result<Vec<TestResult>> {
+        let results = self.pool.run_any(|g, store| {
+            g.api
+                .sark_policy_evaluator()
+                .engine()
+                .call_run_tests(store, g.engine, filter)
+        })?;
+        Ok(results.into_iter().map(TestResult::from).collect())
+    }
+}
+
+/// How one test rule ended ([`PolicyEngine::run_tests`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestOutcome {
+    /// The rule is `true` (with cases, every case is).
+    Pass,
+    /// The rule is `false`, another value, or undefined.
+    Fail,
+    /// Evaluating the rule failed; the message says why.
+    Error,
+    /// A `todo_test_*` rule: reported, not evaluated.
+    Skip,
+}
+
+/// The result of one test rule ([`PolicyEngine::run_tests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestResult {
+    /// The rule's package, e.g. `data.authz_test`.
+    pub package: String,
+    /// The rule's name in its package, e.g. `test_allow`.
+    pub name: String,
+    /// The module (file name) the rule is in.
+    pub file: String,
+    /// Line of the rule, from 1.
+    pub row: u32,
+    /// Column of the rule, from 1.
+    pub col: u32,
+    /// How it ended.
+    pub outcome: TestOutcome,
+    /// For `Error`, the error; for a `Fail` of a rule with cases, one line
+    /// `<case>: FAIL` per failing case; else empty.
+    pub message: String,
+    /// Time the component spent evaluating the rule.
+    pub duration: std::time::Duration,
+}
+
+impl From<WitTestResult> for TestResult {
+    fn from(r: WitTestResult) -> Self {
+        TestResult {
+            package: r.package,
+            name: r.name,
+            file: r.file,
+            row: r.row,
+            col: r.col,
+            outcome: match r.outcome {
+                WitTestOutcome::Pass => TestOutcome::Pass,
+                WitTestOutcome::Fail => TestOutcome::Fail,
+                WitTestOutcome::Error => TestOutcome::Error,
+                WitTestOutcome::Skip => TestOutcome::Skip,
+            },
+            message: r.message,
+            duration: std::time::Duration::from_nanos(r.nanos),
+        }
     }
 }

@@ -43,7 +43,7 @@ mod ttl;
 pub use artifact::{Provenance, default_dir as default_artifact_dir};
 pub use authorizer::{Authorizer, Decision, Request};
 pub use cache::{CacheStats, DecisionCache};
-pub use engine::PolicyEngine;
+pub use engine::{PolicyEngine, TestOutcome, TestResult};
 pub use error::{Error, ErrorKind, PolicyError, Result};
 pub use metrics::Metrics;
 pub use options::{EvalOptions, RegoVersion};

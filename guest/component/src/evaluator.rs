@@ -2,7 +2,7 @@
 
 use crate::Component;
 use crate::exports::sark::policy::evaluator::{
-    Error, EvalOptions, EvalStats, Guest, GuestEngine, Limits, RegoVersion,
+    Error, EvalOptions, EvalStats, Guest, GuestEngine, Limits, RegoVersion, TestOutcome, TestResult,
 };
 use core::cell::RefCell;
 use sark_policy_core as sark;
@@ -95,5 +95,28 @@ impl GuestEngine for EngineResource {
 
     fn limits(&self) -> Limits {
         self.0.borrow().limits().into()
+    }
+
+    fn run_tests(&self, filter: String) -> Result<Vec<TestResult>, Error> {
+        let results = self.0.borrow_mut().run_tests(&filter)?;
+        Ok(results.into_iter().map(test_result).collect())
+    }
+}
+
+fn test_result(r: sark::TestResult) -> TestResult {
+    TestResult {
+        package: r.package,
+        name: r.name,
+        file: r.file,
+        row: r.row,
+        col: r.col,
+        outcome: match r.outcome {
+            sark::TestOutcome::Pass => TestOutcome::Pass,
+            sark::TestOutcome::Fail => TestOutcome::Fail,
+            sark::TestOutcome::Error => TestOutcome::Error,
+            sark::TestOutcome::Skip => TestOutcome::Skip,
+        },
+        message: r.message,
+        nanos: r.nanos,
     }
 }

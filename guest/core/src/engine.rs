@@ -215,6 +215,14 @@ impl Engine {
         self.programs.len()
     }
 
+    /// The parsed modules held, for the test runner's walk of their rules
+    /// (`testrun`).
+    pub(crate) fn parsed_modules(
+        &mut self,
+    ) -> Vec<regorus::unstable::Ref<regorus::unstable::Module>> {
+        self.rego.get_modules().clone()
+    }
+
     /// The document limits enforced.
     pub fn limits(&self) -> Limits {
         self.limits

@@ -48,6 +48,7 @@ mod limits;
 mod outparams;
 mod rvm;
 mod rvm_checks;
+mod testrun;
 
 pub use authorizer::{Decision, Request};
 pub use cache::{CacheStats, DecisionCache};
@@ -55,6 +56,7 @@ pub use engine::{Engine, RegoVersion};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use rvm::{DEFAULT_MAX_INSTRUCTIONS, EvalOptions, EvalStats, Fallback, Reason};
+pub use testrun::{TestOutcome, TestResult};
 
 #[cfg(test)]
 mod fidelity_tests;

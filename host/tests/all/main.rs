@@ -11,6 +11,7 @@ mod pool;
 mod rvm;
 mod sandbox;
 mod shards;
+mod testrun;
 mod ttl;
 
 use sark_policy_host::{PolicyEngine, Runtime, RuntimeBuilder};

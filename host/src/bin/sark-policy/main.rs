@@ -1,13 +1,16 @@
 //! # sark-policy
 //!
 //! Evaluate Rego policies in the sandboxed component from the command line:
-//! `eval` one rule, `query` a Rego query, or `decide` a JSONL stream of
-//! requests through the decision cache.
+//! `eval` one rule, `query` a Rego query, `decide` a JSONL stream of
+//! requests through the decision cache, or `test` Rego unit tests.
 
 mod decide;
 mod line;
 mod load;
 mod parallel;
+mod test;
+mod test_files;
+mod test_report;
 
 use clap::{Args, Parser, Subcommand};
 use sark_policy_host::{EvalOptions, PolicyEngine, RegoVersion, Runtime};
@@ -32,6 +35,8 @@ enum Command {
     /// Decide JSONL requests from stdin, write JSONL decisions to stdout and
     /// a metrics summary to stderr.
     Decide(decide::DecideArgs),
+    /// Run Rego unit tests (`test_*` rules) as `opa test` does.
+    Test(test::TestArgs),
 }
 
 /// Options shared by every command: what to load and the sandbox.
@@ -147,6 +152,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Decide(a) => decide::run(a),
+        Command::Test(a) => test::run(a),
     }
 }
 

@@ -1,0 +1,5 @@
+package v0
+
+allow {
+	input.user == "admin"
+}
