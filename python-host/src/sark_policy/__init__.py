@@ -15,7 +15,7 @@ memory cap and a deadline; a trap recycles the instance and raises a
 
 from ._authorizer import Authorizer, Decision
 from ._cache import PolicyCache, get_policy_cache, is_available
-from ._engine import DocumentLimits, PolicyEngine, RegoVersion
+from ._engine import DocumentLimits, PolicyEngine, RegoVersion, TestOutcome, TestResult
 from ._errors import (
     EvaluationError,
     InvalidJsonError,
@@ -57,6 +57,8 @@ __all__ = [
     "SandboxMemoryError",
     "SandboxTrapError",
     "Sensitivity",
+    "TestOutcome",
+    "TestResult",
     "TtlPolicy",
     "UNDEFINED",
     "Undefined",

@@ -265,6 +265,8 @@ _REQ = "record{user: string, action: string, resource: string, context: string}"
 _OPTS = "record{interpreter-only: bool, max-instructions: u64}"
 _REASON = ("enum{forced, query, with-keyword, unknown-function, unsupported, strict,"
            " conflict}")
+_TEST_RESULT = ("record{package: string, name: string, file: string, row: u32, col: u32,"
+                " outcome: enum{pass, fail, error, skip}, message: string, nanos: u64}")
 _STATS = (f"record{{rvm: u64, interpreted: list<record{{reason: {_REASON}, count: u64}}>,"
           f" compiled: u64, fallbacks: list<record{{rule: string, reason: {_REASON},"
           " message: string}>}")
@@ -310,6 +312,10 @@ SIGNATURES: Final[dict[str, tuple[str, str, str, tuple[int, ...], Lift | None]]]
                            _list(_record(_string, _enum, _string)))),
     "engine.limits": (_EV, "[method]engine.limits",
         "(self: borrow) -> record{max-depth: u32, max-bytes: u64}", (BORROW,), _record(_u32, _u64)),
+    # [(package, name, file, row, col, outcome, message, nanos)]
+    "engine.run-tests": (_EV, "[method]engine.run-tests",
+        f"(self: borrow, filter: string) -> result<list<{_TEST_RESULT}>, error>", (BORROW, STR),
+        _result(_list(_record(_string, _string, _string, _u32, _u32, _enum, _string, _u64)))),
     "cache.get": (_DC, "[method]cache.get",
         "(self: borrow, key: string, now-ms: u64) -> option<string>",
         (BORROW, STR, U64_), _option(_string)),

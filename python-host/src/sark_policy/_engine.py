@@ -22,7 +22,10 @@ from ._sandbox import Sandbox, SandboxLimits
 #: The Rego syntax policies are written in, as OPA 1.x names them.
 RegoVersion = Literal["v1", "v0"]
 
-__all__ = ["PolicyEngine", "DocumentLimits"]
+__all__ = ["PolicyEngine", "DocumentLimits", "TestResult", "TestOutcome"]
+
+#: How one test rule ended (WIT `test-outcome`).
+TestOutcome = Literal["pass", "fail", "error", "skip"]
 
 _log = logging.getLogger("sark_policy")
 T = TypeVar("T")
@@ -35,6 +38,34 @@ class DocumentLimits:
 
     max_depth: int
     max_bytes: int
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The result of one Rego test rule (`PolicyEngine.run_tests`).
+
+    `outcome` is "pass" (the rule is `true`; with cases, every case is),
+    "fail" (false, another value, or undefined), "error" (evaluating it
+    failed: `message` says why) or "skip" (a `todo_test_*` rule, not run).
+    For a "fail" of a rule with cases (`test_x[note]`), `message` holds one
+    line `<case>: FAIL` per failing case. `duration_ns` is the time the
+    component spent evaluating the rule."""
+
+    __test__ = False  # not a pytest test class
+
+    package: str
+    name: str
+    file: str
+    row: int
+    col: int
+    outcome: TestOutcome
+    message: str
+    duration_ns: int
+
+    @property
+    def full_name(self) -> str:
+        """`package.name`, e.g. `data.authz_test.test_allow`."""
+        return f"{self.package}.{self.name}"
 
 
 class PolicyEngine:
@@ -378,6 +409,25 @@ class PolicyEngine:
         (the first instance's; a recycle may change it); decisions are
         cached per revision."""
         return self._revisions[0]
+
+    def run_tests(self, pattern: str = "") -> list[TestResult]:
+        """Runs the Rego unit tests of the policies held, as `opa test`:
+        every `test_*` rule (`todo_test_*` ones are reported skipped), once
+        each with no input, in file order, timed inside the component.
+        `pattern`, a regular expression (empty: every test), keeps the tests
+        whose full name (`data.pkg.test_x`) it matches, as `opa test
+        --run`. One call under the load deadline (the run is a batch);
+        changes nothing. Raises `OtherPolicyError` for a pattern that is not
+        a valid regular expression; a test's own failure or error is its
+        result."""
+        sandbox = self._pool.acquire_any()
+        try:
+            raws: list[tuple[Any, ...]] = sandbox.call(
+                lambda abi: abi.call("engine.run-tests", self._handles[sandbox.index], pattern),
+                load=True)
+        finally:
+            sandbox.lock.release()
+        return [TestResult(*raw) for raw in raws]
 
     def limits(self) -> DocumentLimits:
         """The document limits the component enforces."""
