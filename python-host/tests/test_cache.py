@@ -28,14 +28,13 @@ def test_defaults_and_custom_parameters() -> None:
     c = PolicyCache(max_size=5, ttl_seconds=60, enabled=False, use_optimized_ttl=False)
     assert (c.max_size, c.ttl_seconds, c.enabled, c.use_optimized_ttl) == (5, 60, False, False)
     assert PolicyCache.OPTIMIZED_TTL == {
-        "critical": 60, "confidential": 120, "internal": 180, "public": 300}
+        "critical": 60, "confidential": 120, "internal": 180, "public": 300, "default": 120}
 
 
 def test_key_format_is_the_seeds() -> None:
     c = PolicyCache()
     assert c.cache_key("user-123", "execute", "tool:calculator") == (
-        "policy:decision:user-123:execute:tool:calculator:"
-        + hashlib.sha256(b"{}").hexdigest()[:16])
+        "policy:decision:user-123:execute:tool_calculator:none")
     ctx = {"ip": "10.0.0.1", "mfa": True, "nested": {"b": 1, "a": [1, 2]}}
     canonical = json.dumps(ctx, sort_keys=True, separators=(",", ":")).encode()
     key = c.cache_key("u", "a", "r", ctx)

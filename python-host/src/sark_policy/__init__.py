@@ -6,6 +6,8 @@ one WebAssembly component by wasmtime.
 - `Authorizer`: a cached decision per request in one call into the
   component.
 - `PolicyCache`: a drop-in for the old `RustPolicyCache`.
+- `sark_policy.compat`: drop-ins for SARK's PyO3 `RustOPAEngine` and
+  `RustCache` (`from sark_policy.compat import RustCache, RustOPAEngine`).
 
 Every call crosses into a sandboxed instance with no WASI capability, a
 memory cap and a deadline; a trap recycles the instance and raises a

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from time import perf_counter
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from wasmtime.component import ResourceAny
@@ -60,8 +61,10 @@ class PolicyCache(CacheSlots):
     KEY_PREFIX = "policy:decision"
     DEFAULT_MAX_SIZE = 10000
     DEFAULT_TTL_SECONDS = 300
-    #: TTL seconds by sensitivity (the seed's `OPTIMIZED_TTL`).
-    OPTIMIZED_TTL: Mapping[str, int] = DEFAULT_SENSITIVITY_TTLS
+    #: TTL seconds by sensitivity: the seed's `OPTIMIZED_TTL`, whose table
+    #: also names a `default` sensitivity (120 s).
+    OPTIMIZED_TTL: Mapping[str, int] = MappingProxyType(
+        {**DEFAULT_SENSITIVITY_TTLS, "default": 120})
 
     def __init__(
         self,
@@ -164,10 +167,22 @@ class PolicyCache(CacheSlots):
     def cache_key(
         self, user_id: str, action: str, resource: str, context: Mapping[str, Any] | None = None
     ) -> str:
-        """The seed-format key of a request, built by the component. Raises
-        `InvalidJsonError` for a context that is not JSON."""
-        target = self._target(user_id, action, resource, context)
-        return self._on(target[1], lambda abi: self._key(abi, target)).decode()
+        """The seed's key of a request, as its `_generate_cache_key` showed
+        it: `policy:decision:{user_id}:{action}:{resource}:{context_hash}`
+        with `:` and `/` in the resource replaced by `_`, and `none` as the
+        hash when there is no context (None or empty); else the first 16
+        hex digits of SHA-256 over the context's canonical JSON, computed
+        by the component. Entries are stored under the component's key,
+        which keeps the resource as it is (so `doc:1` and `doc/1` never
+        share an entry). Raises `InvalidJsonError` for a context that is
+        not JSON."""
+        context_hash = "none"
+        if context:
+            target = self._target(user_id, action, resource, context)
+            stored = self._on(target[1], lambda abi: self._key(abi, target)).decode()
+            context_hash = stored.rsplit(":", 1)[-1]
+        resource_clean = resource.replace(":", "_").replace("/", "_")
+        return f"{self.KEY_PREFIX}:{user_id}:{action}:{resource_clean}:{context_hash}"
 
     # -- the operations on one request, raising ----------------------------------
 
