@@ -13,7 +13,7 @@ FILTER_TARGET := target/filter
 
 .PHONY: all setup rust-targets venv build component filter host demo test test-rust test-python \
         test-envoy conformance bench bench-python lint wit clean fuzz-tools fuzz fuzz-smoke \
-        soak soak-smoke py-install
+        soak soak-smoke py-install wheel
 
 all: build
 
@@ -142,8 +142,16 @@ test-rust: build venv
 py-install: venv component
 	$(PY) -m pip install -q --no-deps --force-reinstall ./python-host
 
-test-python: py-install
-	cd python-host && ../$(PY) -m pytest -q tests
+## A wheel of the Python package, the component inside, into dist/:
+## `pip install dist/sark_policy-*.whl` needs nothing else from here.
+wheel: venv component
+	rm -rf $(DIST)/sark_policy-*.whl python-host/build  # no stale module in the wheel
+	$(PY) -m pip wheel -q --no-deps -w $(DIST) ./python-host
+	@ls -l $(DIST)/sark_policy-*.whl
+
+# tests/test_wheel.py installs the wheel into a fresh venv in a temp dir.
+test-python: py-install wheel
+	cd python-host && SARK_WHEEL=$$(ls ../$(DIST)/sark_policy-*.whl) ../$(PY) -m pytest -q tests
 	cd python-host && ../$(PY) -m mypy --strict src/sark_policy
 
 ## `cargo hakari` (crates.io cargo-hakari) keeps workspace-hack/ in step with
