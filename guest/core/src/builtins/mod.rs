@@ -41,6 +41,7 @@ mod pem;
 mod private_keys;
 mod strings;
 mod template;
+mod uri;
 mod x509;
 
 /// A builtin: its arguments, already counted by regorus, to its value. Its
@@ -100,6 +101,8 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
     ("regex.globs_match", 2, globs::globs_match),
     ("strings.render_template", 2, template::render),
     ("strings.split_n", 3, strings::split_n),
+    ("uri.is_valid", 1, uri::is_valid),
+    ("uri.parse", 1, uri::parse_uri),
 ];
 
 /// Builtins OPA has that cannot work in the sandbox. regorus's own

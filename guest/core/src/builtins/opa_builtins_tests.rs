@@ -51,8 +51,6 @@ pub(super) const NOT_PROVIDED: &[(&str, &str)] = &[
         "rego.parse_module",
         "would have to produce OPA's own AST JSON, which regorus's parser does not share",
     ),
-    ("uri.is_valid", "not yet: OPA 1.20's URI builtins"),
-    ("uri.parse", "not yet: OPA 1.20's URI builtins"),
     // Deprecated: OPA v1 refuses them at compile time (rego.v1), so no v1
     // policy calls them.
     ("all", "deprecated, refused by OPA v1's compiler"),
