@@ -230,6 +230,22 @@ const HOSTILE: &[&str] = &[
     r#"uri.parse("é://é@é:é/é?é#é%e9")"#,
     r#"uri.parse("//@@@:/")"#,
     r#"uri.is_valid("http://[::1]%25:1")"#,
+    r#"crypto.x509.parse_certificate_request("")"#,
+    r#"crypto.x509.parse_certificate_request("MA==")"#,
+    r#"crypto.x509.parse_certificate_request("-----BEGIN CERTIFICATE REQUEST-----
+MAA=
+-----END CERTIFICATE REQUEST-----
+")"#,
+    r#"crypto.parse_private_keys("-----BEGIN EC PRIVATE KEY-----
+MAA=
+-----END EC PRIVATE KEY-----
+")"#,
+    r#"crypto.parse_private_keys("-----BEGIN PRIVATE KEY-----
+MAA=
+-----END PRIVATE KEY-----
+")"#,
+    r#"crypto.x509.parse_keypair("", "")"#,
+    r#"crypto.x509.parse_rsa_private_key("=")"#,
     // network, uuid, semver
     r#"net.cidr_expand("10.0.0.0/30")"#,
     r#"net.cidr_contains("::/0", "0.0.0.0/0")"#,

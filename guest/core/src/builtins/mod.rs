@@ -43,6 +43,7 @@ mod strings;
 mod template;
 mod uri;
 mod x509;
+mod x509_csr;
 
 /// A builtin: its arguments, already counted by regorus, to its value. Its
 /// errors do not name it; [`register`] prefixes them with its Rego name.
@@ -70,6 +71,11 @@ const BUILTINS: &[(&str, u8, Builtin)] = &[
         "crypto.x509.parse_certificates",
         1,
         x509::parse_certificates,
+    ),
+    (
+        "crypto.x509.parse_certificate_request",
+        1,
+        x509_csr::parse_certificate_request,
     ),
     ("crypto.x509.parse_keypair", 2, private_keys::parse_keypair),
     (

@@ -19,10 +19,6 @@ pub(super) const NOT_PROVIDED: &[(&str, &str)] = &[
         "crypto.x509.parse_and_verify_certificates_with_options",
         "not yet: needs X.509 chain building and signature verification",
     ),
-    (
-        "crypto.x509.parse_certificate_request",
-        "not yet: needs Go's JSON of x509.CertificateRequest",
-    ),
     ("graphql.is_valid", "no GraphQL schema validator built in"),
     ("graphql.parse", "no GraphQL schema validator built in"),
     (

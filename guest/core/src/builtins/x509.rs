@@ -89,18 +89,18 @@ fn split_der(mut bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
 }
 
 /// Fields of an object.
-struct Object(BTreeMap<Value, Value>);
+pub(super) struct Object(BTreeMap<Value, Value>);
 
 impl Object {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(BTreeMap::new())
     }
 
-    fn set(&mut self, name: &str, value: impl Into<Value>) {
+    pub(super) fn set(&mut self, name: &str, value: impl Into<Value>) {
         self.0.insert(Value::from(name), value.into());
     }
 
-    fn into_value(self) -> Value {
+    pub(super) fn into_value(self) -> Value {
         Value::from(self.0)
     }
 }
@@ -122,7 +122,7 @@ pub(super) fn certificate(cert: &Certificate, raw: &[u8]) -> Result<Value> {
         "SignatureAlgorithm",
         signature_algorithm(&cert.signature_algorithm.oid),
     );
-    let (key_alg, key) = public_key(tbs);
+    let (key_alg, key) = public_key(&tbs.subject_public_key_info);
     o.set("PublicKeyAlgorithm", key_alg);
     o.set("PublicKey", key);
     o.set("Version", u64::from(tbs.version as u8) + 1);
@@ -151,7 +151,7 @@ pub(super) fn certificate(cert: &Certificate, raw: &[u8]) -> Result<Value> {
 }
 
 /// The fields Go fills from extensions, with their defaults when absent.
-fn extensions(exts: &[x509_cert::ext::Extension], o: &mut Object) -> Result<()> {
+pub(super) fn extensions(exts: &[x509_cert::ext::Extension], o: &mut Object) -> Result<()> {
     let (mut dns, mut emails, mut ips, mut uris) = (vec![], vec![], vec![], vec![]);
     let (mut ocsp, mut issuers, mut crls) = (vec![], vec![], vec![]);
     let (mut policies, mut dotted) = (vec![], vec![]);
@@ -277,7 +277,7 @@ fn extensions(exts: &[x509_cert::ext::Extension], o: &mut Object) -> Result<()> 
 }
 
 /// Go marshals a nil slice as `null`.
-fn list_or_null(items: Vec<Value>) -> Value {
+pub(super) fn list_or_null(items: Vec<Value>) -> Value {
     if items.is_empty() {
         Value::Null
     } else {
@@ -285,11 +285,11 @@ fn list_or_null(items: Vec<Value>) -> Value {
     }
 }
 
-fn base64(bytes: &[u8]) -> Value {
+pub(super) fn base64(bytes: &[u8]) -> Value {
     Value::from(BASE64.encode(bytes))
 }
 
-fn oid(id: &Oid) -> Value {
+pub(super) fn oid(id: &Oid) -> Value {
     Value::from(
         id.arcs()
             .map(|a| Value::from(u64::from(a)))
@@ -321,7 +321,7 @@ pub(super) fn signed_integer(bytes: &[u8]) -> Value {
 const F64_MAX_DIGITS: usize = 308;
 
 /// Go's `pkix.Name` as JSON.
-fn name(n: &Name) -> Value {
+pub(super) fn name(n: &Name) -> Value {
     const FIELDS: [(&str, &str); 7] = [
         ("2.5.4.6", "Country"),
         ("2.5.4.10", "Organization"),
@@ -445,7 +445,7 @@ fn url(text: &str) -> Value {
 
 /// Go's `x509.SignatureAlgorithm` number; 0 (unknown) for RSA-PSS, whose
 /// hash is in the parameters.
-fn signature_algorithm(id: &Oid) -> u64 {
+pub(super) fn signature_algorithm(id: &Oid) -> u64 {
     match id.to_string().as_str() {
         "1.2.840.113549.1.1.2" => 1,
         "1.2.840.113549.1.1.4" => 2,
@@ -488,8 +488,7 @@ fn ext_key_usage(id: &Oid) -> Option<u64> {
 /// Go's `x509.PublicKeyAlgorithm` number and its JSON of the key: `N` and
 /// `E` for RSA, `X` and `Y` for ECDSA (the curve has no exported fields),
 /// the key bytes for Ed25519.
-fn public_key(tbs: &x509_cert::TbsCertificate) -> (u64, Value) {
-    let info = &tbs.subject_public_key_info;
+pub(super) fn public_key(info: &spki::SubjectPublicKeyInfoOwned) -> (u64, Value) {
     let raw = info.subject_public_key.raw_bytes();
     let int = |b: &[u8]| signed_integer(&[&[0u8][..], b].concat());
     match info.algorithm.oid.to_string().as_str() {

@@ -79,3 +79,35 @@ for name, key in ec_keys.items():
     n = key.private_numbers()
     expected[name] = {"X": str(n.public_numbers.x), "Y": str(n.public_numbers.y), "D": str(n.private_value)}
 (HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+
+# Certificate requests, for crypto.x509.parse_certificate_request.
+from cryptography.x509.oid import AttributeOID, ExtendedKeyUsageOID  # noqa: E402
+import ipaddress  # noqa: E402
+
+csr = (
+    x509.CertificateSigningRequestBuilder()
+    .subject_name(x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, "sark.example"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Sark"),
+    ]))
+    .add_extension(x509.SubjectAlternativeName([
+        x509.DNSName("sark.example"),
+        x509.DNSName("www.sark.example"),
+        x509.RFC822Name("ops@sark.example"),
+        x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+        x509.UniformResourceIdentifier("https://sark.example/id"),
+    ]), critical=False)
+    .sign(rsa_key, hashes.SHA256())
+)
+write("csr_rsa.pem", csr.public_bytes(PEM))
+csr_ec = (
+    x509.CertificateSigningRequestBuilder()
+    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec")]))
+    .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+    .add_attribute(AttributeOID.CHALLENGE_PASSWORD, b"secret")
+    .sign(ec_keys["p256"], hashes.SHA256())
+)
+write("csr_ec.pem", csr_ec.public_bytes(PEM))
+expected["csr_rsa_der"] = base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
+expected["csr_ec_der"] = base64.b64encode(csr_ec.public_bytes(serialization.Encoding.DER)).decode()
+(HERE / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
