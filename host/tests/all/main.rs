@@ -23,6 +23,14 @@ allow if data.admins[input.user]
 allow if input.context.mfa == true
 "#;
 
+/// A query that traps the guest: brackets nested 100,000 deep exhaust its
+/// call stack in regorus's parser (which bounds parentheses, not brackets).
+/// Every builtin that used to panic has been fixed (third_party/regorus/
+/// PATCHES.md), so this is how the tests make a trap.
+pub fn trap_query() -> String {
+    format!("x := {}1{}", "[".repeat(100_000), "]".repeat(100_000))
+}
+
 /// A builder whose artifact cache lives in the target directory, so tests
 /// never touch the user's cache.
 pub fn builder() -> RuntimeBuilder {

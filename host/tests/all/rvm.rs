@@ -11,9 +11,6 @@ admin if input.user == "alice"
 as_alice if admin with input as {"user": "alice"}
 "#;
 
-/// A query (always interpreted) that panics in regorus: a trap.
-const PANIC_QUERY: &str = "n := count([x | some x in numbers.range(1, 1000000000)])";
-
 fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|&(r, n)| (r.to_owned(), n)).collect()
 }
@@ -116,7 +113,7 @@ fn a_tiny_instruction_budget_is_limit_exceeded_and_the_instance_stays() {
 fn a_recycled_instance_keeps_the_options() {
     // From the builder.
     let e = engine_with(builder().max_instructions(10));
-    let err = e.eval_query(PANIC_QUERY, "").unwrap_err();
+    let err = e.eval_query(&crate::trap_query(), "").unwrap_err();
     assert!(matches!(err, Error::Trap(_)), "{err}");
     assert_eq!(e.metrics().recycles, 1);
     assert_eq!(
@@ -130,7 +127,7 @@ fn a_recycled_instance_keeps_the_options() {
         ..EvalOptions::default()
     })
     .unwrap();
-    let err = e.eval_query(PANIC_QUERY, "").unwrap_err();
+    let err = e.eval_query(&crate::trap_query(), "").unwrap_err();
     assert!(matches!(err, Error::Trap(_)), "{err}");
     assert_eq!(alice(&e).unwrap().as_deref(), Some("true"));
     let m = e.metrics();
