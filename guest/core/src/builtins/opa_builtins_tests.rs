@@ -13,11 +13,12 @@ const CAPABILITIES: &str = include_str!("testdata/opa-capabilities-v1.20.2.txt")
 pub(super) const NOT_PROVIDED: &[(&str, &str)] = &[
     (
         "crypto.x509.parse_and_verify_certificates",
-        "not yet: needs X.509 chain building and signature verification",
+        "not yet: Go's x509 chain verification (signatures, validity, CA and \
+         key-usage rules); a partial verifier answering true wrongly would be a hole",
     ),
     (
         "crypto.x509.parse_and_verify_certificates_with_options",
-        "not yet: needs X.509 chain building and signature verification",
+        "not yet: as crypto.x509.parse_and_verify_certificates",
     ),
     ("graphql.is_valid", "no GraphQL schema validator built in"),
     ("graphql.parse", "no GraphQL schema validator built in"),
@@ -33,7 +34,7 @@ pub(super) const NOT_PROVIDED: &[(&str, &str)] = &[
     ),
     (
         "providers.aws.sign_req",
-        "not yet: AWS SigV4 request signing (the signing date needs the host's clock)",
+        "not yet: AWS SigV4 request signing, to match OPA's choice of signed headers",
     ),
     (
         "rego.metadata.chain",
