@@ -176,9 +176,10 @@ def test_files_given_by_name_and_bad_paths() -> None:
     assert out.returncode == 1 and "not a .rego" in out.stderr
 
 
-@pytest.mark.skipif(not RUST_CLI.exists(), reason="the Rust CLI is not built (make build)")
 @pytest.mark.parametrize("args", [["-v"], ["--format", "json"], ["--run", "role"], []])
 def test_both_clis_report_alike(args: list[str]) -> None:
+    # make test builds the Rust CLI first; a missing one is a failure, not a skip.
+    assert RUST_CLI.exists(), "the Rust CLI is not built: run make build"
     py = cli(*args, SUITE)
     rust = subprocess.run([str(RUST_CLI), "test", *args, SUITE], cwd=REPO, capture_output=True,
                           text=True, timeout=300, env=dict(os.environ))

@@ -49,8 +49,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     given = os.environ.get("SARK_WHEEL")
     if given:
         return Path(given).resolve()
-    if not (HOST / "src" / "sark_policy" / "sark_policy.wasm").exists():
-        pytest.skip("no component in python-host (make build)")
+    # make test builds the component first; a missing one is a failure, not a skip.
+    assert (HOST / "src" / "sark_policy" / "sark_policy.wasm").exists(), \
+        "no component in python-host: run make build"
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
                     str(HOST)], check=True, timeout=600)
