@@ -7,6 +7,10 @@ use regorus::Value;
 use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroUsize};
 
+#[path = "engine_bundles.rs"]
+mod bundles;
+pub use bundles::BundleInfo;
+
 /// A Rego engine. Every change is all-or-nothing: a change that fails leaves
 /// policies, data and revision as they were.
 #[derive(Clone)]
@@ -24,6 +28,8 @@ pub struct Engine {
     options: EvalOptions,
     /// Which path served each evaluation (fallbacks filled in on read).
     paths: EvalStats,
+    /// Active bundles by name (`engine_bundles.rs`).
+    bundles: BTreeMap<String, bundles::Active>,
 }
 
 /// The Rego syntax a module is written in, as OPA 1.x names them.
@@ -70,13 +76,17 @@ impl Engine {
             programs: Programs::default(),
             options: EvalOptions::default(),
             paths: EvalStats::default(),
+            bundles: BTreeMap::new(),
         }
     }
 
     /// Adds or replaces the module `name`; returns its package (`data.x`).
-    /// The whole policy set is compiled before the change is kept.
+    /// The whole policy set is compiled before the change is kept. A module
+    /// of an active bundle, or a package under a bundle's roots, is refused
+    /// (`InvalidPolicy`): bundles own their roots, as in OPA.
     pub fn add_policy(&mut self, name: &str, source: &str) -> Result<String> {
         self.limits.check_size("policy", source)?;
+        self.check_not_bundled(name)?;
         let mut rego = if self.modules.contains_key(name) {
             self.rebuild(Some(name))?
         } else {
@@ -84,6 +94,7 @@ impl Engine {
         };
         let version = self.rego_version;
         let package = add_module(&mut rego, name, source, version)?;
+        self.check_outside_bundles(&package)?;
         compile(&mut rego)?;
         let module = Module {
             source: source.to_owned(),
@@ -95,11 +106,13 @@ impl Engine {
         Ok(package)
     }
 
-    /// Removes the module `name`; `NotFound` when there is none.
+    /// Removes the module `name`; `NotFound` when there is none. A bundle's
+    /// module goes only with its bundle (`remove_bundle`).
     pub fn remove_policy(&mut self, name: &str) -> Result<()> {
         if !self.modules.contains_key(name) {
             return Err(Error::NotFound(format!("no policy named {name:?}")));
         }
+        self.check_not_bundled(name)?;
         let mut rego = self.rebuild(Some(name))?;
         compile(&mut rego)?;
         self.modules.remove(name);
@@ -132,9 +145,11 @@ impl Engine {
         self.rego_version
     }
 
-    /// Deep-merges a JSON object into the data document.
+    /// Deep-merges a JSON object into the data document. Writing under an
+    /// active bundle's roots is refused (`InvalidJson`).
     pub fn add_data(&mut self, json: &str) -> Result<()> {
         let value = self.limits.parse("data", json)?;
+        self.check_value_outside_bundles(&value)?;
         let mut rego = self.rego.clone();
         rego.add_data(value)
             .map_err(|e| Error::Evaluation(format!("adding data: {e:#}")))?;
@@ -147,7 +162,8 @@ impl Engine {
         to_json(&self.rego.get_data())
     }
 
-    /// Replaces the data document with a JSON object.
+    /// Replaces the data document with a JSON object; the data of active
+    /// bundles stays (writing under their roots is refused, `InvalidJson`).
     pub fn replace_data(&mut self, json: &str) -> Result<()> {
         let value = self.limits.parse("data", json)?;
         if value.as_object().is_err() {
@@ -155,18 +171,49 @@ impl Engine {
                 "data: the data document must be an object".into(),
             ));
         }
+        self.check_value_outside_bundles(&value)?;
         let mut rego = self.rego.clone();
         rego.clear_data();
         rego.add_data(value)
             .map_err(|e| Error::Evaluation(format!("replacing data: {e:#}")))?;
+        if self.has_bundles() {
+            bundles::load_data(&mut rego, self.bundle_data()?)?;
+        }
         self.commit(rego);
         Ok(())
     }
 
-    /// Empties the data document.
+    /// Empties the data document, but for the data of active bundles.
     pub fn clear_data(&mut self) {
+        let kept = if self.has_bundles() {
+            self.bundle_data().ok()
+        } else {
+            None
+        };
         self.rego.clear_data();
+        if let Some(kept) = kept {
+            // Data that was loaded a moment ago loads again.
+            let _ = bundles::load_data(&mut self.rego, kept);
+        }
         self.bump();
+    }
+
+    fn check_not_bundled(&self, name: &str) -> Result<()> {
+        match self.bundle_of_module(name) {
+            Some(bundle) => Err(Error::InvalidPolicy(format!(
+                "policy {name:?} belongs to bundle {bundle:?}; it changes with its bundle"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn check_value_outside_bundles(&self, value: &Value) -> Result<()> {
+        if !self.has_bundles() {
+            return Ok(());
+        }
+        let json =
+            serde_json::to_value(value).map_err(|e| Error::Other(format!("reading data: {e}")))?;
+        self.check_data_outside_bundles(&json)
     }
 
     /// Raise builtin errors (OPA's `strict-builtin-errors`) instead of making

@@ -15,6 +15,10 @@ pub enum Error {
     /// A document or argument is over a documented limit.
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// A bundle is malformed, outside its roots, overlaps another bundle's
+    /// roots, or fails signature verification.
+    #[error("invalid bundle: {0}")]
+    InvalidBundle(String),
     /// The named policy, package or key does not exist.
     #[error("not found: {0}")]
     NotFound(String),

@@ -40,6 +40,7 @@
 
 pub mod authorizer;
 mod builtins;
+pub mod bundle;
 mod cache;
 mod engine;
 mod error;
@@ -51,8 +52,11 @@ mod rvm_checks;
 mod testrun;
 
 pub use authorizer::{Decision, Request};
+pub use bundle::{
+    Bundle, BundleFile, BundleLimits, BundleSource, VerificationConfig, VerificationKey,
+};
 pub use cache::{CacheStats, DecisionCache};
-pub use engine::{Engine, RegoVersion};
+pub use engine::{BundleInfo, Engine, RegoVersion};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use rvm::{DEFAULT_MAX_INSTRUCTIONS, EvalOptions, EvalStats, Fallback, Reason};

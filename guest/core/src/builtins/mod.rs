@@ -27,6 +27,7 @@ mod array;
 mod base64;
 mod crypto;
 mod globs;
+pub(crate) mod jws;
 mod jwt;
 mod jwt_decode_verify;
 #[cfg(test)]
