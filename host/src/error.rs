@@ -18,6 +18,9 @@ pub enum ErrorKind {
     NotFound,
     /// Anything else the component reported.
     Other,
+    /// An OPA bundle is malformed, outside its roots, overlapping another
+    /// bundle's roots, or not signed as configured.
+    InvalidBundle,
 }
 
 /// An error the component returned; the engine and cache are unchanged.
@@ -89,6 +92,7 @@ impl From<crate::bindings::WitError> for PolicyError {
             W::LimitExceeded(m) => (ErrorKind::LimitExceeded, m),
             W::NotFound(m) => (ErrorKind::NotFound, m),
             W::Other(m) => (ErrorKind::Other, m),
+            W::InvalidBundle(m) => (ErrorKind::InvalidBundle, m),
         };
         PolicyError { kind, message }
     }

@@ -14,6 +14,7 @@ impl From<sark::Error> for Error {
             sark::Error::LimitExceeded(m) => Error::LimitExceeded(m),
             sark::Error::NotFound(m) => Error::NotFound(m),
             sark::Error::Other(m) => Error::Other(m),
+            sark::Error::InvalidBundle(m) => Error::InvalidBundle(m),
         }
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::Component;
 use crate::exports::sark::policy::evaluator::{
-    Error, EvalOptions, EvalStats, Guest, GuestEngine, Limits, RegoVersion, TestOutcome, TestResult,
+    BundleInfo, BundleSource, Error, EvalOptions, EvalStats, Guest, GuestEngine, Limits,
+    RegoVersion, TestOutcome, TestResult, Verification,
 };
 use core::cell::RefCell;
 use sark_policy_core as sark;
@@ -100,6 +101,71 @@ impl GuestEngine for EngineResource {
     fn run_tests(&self, filter: String) -> Result<Vec<TestResult>, Error> {
         let results = self.0.borrow_mut().run_tests(&filter)?;
         Ok(results.into_iter().map(test_result).collect())
+    }
+
+    fn activate_bundle(
+        &self,
+        name: String,
+        source: BundleSource,
+        verification: Option<Verification>,
+    ) -> Result<BundleInfo, Error> {
+        let verification = verification.map(|v| sark::VerificationConfig {
+            keys: v
+                .keys
+                .into_iter()
+                .map(|k| sark::VerificationKey {
+                    id: k.id,
+                    algorithm: k.algorithm,
+                    key: k.key,
+                    scope: k.scope,
+                })
+                .collect(),
+            key_id: v.key_id,
+            scope: v.scope,
+            exclude_files: v.exclude_files,
+        });
+        let mut engine = self.0.borrow_mut();
+        let files: Vec<sark::BundleFile>;
+        let source = match &source {
+            BundleSource::Tarball(bytes) => sark::BundleSource::TarGz(bytes),
+            BundleSource::Files(list) => {
+                files = list
+                    .iter()
+                    .map(|f| sark::BundleFile {
+                        path: f.path.clone(),
+                        bytes: f.bytes.clone(),
+                    })
+                    .collect();
+                sark::BundleSource::Files(&files)
+            }
+        };
+        let bundle = sark::Bundle::read(
+            source,
+            verification.as_ref(),
+            engine.rego_version(),
+            &sark::BundleLimits::DEFAULT,
+            &engine.limits(),
+        )?;
+        Ok(bundle_info(engine.activate_bundle(&name, bundle)?))
+    }
+
+    fn remove_bundle(&self, name: String) -> Result<(), Error> {
+        Ok(self.0.borrow_mut().remove_bundle(&name)?)
+    }
+
+    fn bundles(&self) -> Vec<BundleInfo> {
+        self.0.borrow().bundles().into_iter().map(bundle_info).collect()
+    }
+}
+
+fn bundle_info(b: sark::BundleInfo) -> BundleInfo {
+    BundleInfo {
+        name: b.name,
+        revision: b.revision,
+        roots: b.roots,
+        metadata: b.metadata,
+        modules: b.modules,
+        deltas: b.deltas,
     }
 }
 

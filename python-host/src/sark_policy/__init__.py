@@ -20,6 +20,7 @@ from ._cache import PolicyCache, get_policy_cache, is_available
 from ._engine import DocumentLimits, PolicyEngine, RegoVersion, TestOutcome, TestResult
 from ._errors import (
     EvaluationError,
+    InvalidBundleError,
     InvalidJsonError,
     InvalidPolicyError,
     LimitExceededError,
@@ -45,6 +46,7 @@ __all__ = [
     "DocumentLimits",
     "EvalOptions",
     "EvaluationError",
+    "InvalidBundleError",
     "InvalidJsonError",
     "InvalidPolicyError",
     "LimitExceededError",

@@ -348,7 +348,7 @@ _CONSTRUCTORS: Final = {
 
 _ERROR_VARIANT: Final = (
     "variant{invalid-policy(string), invalid-json(string), evaluation(string),"
-    " limit-exceeded(string), not-found(string), other(string)}"
+    " limit-exceeded(string), not-found(string), other(string), invalid-bundle(string)}"
 )
 
 

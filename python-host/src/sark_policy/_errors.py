@@ -16,6 +16,7 @@ __all__ = [
     "LimitExceededError",
     "NotFoundError",
     "OtherPolicyError",
+    "InvalidBundleError",
     "SandboxTrapError",
     "PolicyTimeoutError",
     "SandboxMemoryError",
@@ -78,6 +79,14 @@ class OtherPolicyError(PolicyError):
     kind = "other"
 
 
+class InvalidBundleError(PolicyError):
+    """An OPA bundle is malformed, reaches outside its roots, overlaps another
+    bundle's roots, or fails signature verification (WIT `invalid-bundle`).
+    The bundle active before, if any, keeps serving."""
+
+    kind = "invalid-bundle"
+
+
 class SandboxTrapError(PolicyError):
     """The WebAssembly instance trapped (a guest abort, a stack overflow, a
     deadline or the memory cap). The instance has already been replaced by a
@@ -114,6 +123,7 @@ _BY_KIND: dict[str, type[PolicyError]] = {
         LimitExceededError,
         NotFoundError,
         OtherPolicyError,
+        InvalidBundleError,
     )
 }
 
