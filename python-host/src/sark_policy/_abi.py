@@ -54,6 +54,7 @@ from wasmtime.component import (
     ResourceAny,
     ResultType,
     String,
+    U8,
     U32,
     U64,
     ValType,
@@ -62,6 +63,7 @@ from wasmtime.component import (
 )
 
 from ._errors import PolicyError, error_from_wit
+from ._lower import Lowered
 
 __all__ = ["Bindings", "Trapped", "WASMTIME_VERSION", "render_func_type", "SIGNATURES"]
 
@@ -92,10 +94,13 @@ _K_RESOURCE: Final = ffi.WASMTIME_COMPONENT_RESOURCE.value
 _K_ENUM: Final = ffi.WASMTIME_COMPONENT_ENUM.value
 
 # Parameter kinds of the functions we call.
-# An enum is passed by its case name, laid out as a string.
-BORROW, STR, U64_, U32_, BOOL_, REQUEST, OPTIONS, ENUM_ = range(8)
+# An enum is passed by its case name, laid out as a string. `RAW` takes a
+# value laid out by `_lower` (lists, records, variants: rare calls), which
+# brings its own kind.
+BORROW, STR, U64_, U32_, BOOL_, REQUEST, OPTIONS, ENUM_, RAW = range(9)
 _PARAM_KIND = {BORROW: _K_RESOURCE, STR: _K_STRING, U64_: _K_U64, U32_: _K_U32,
-               BOOL_: _K_BOOL, REQUEST: _K_RECORD, OPTIONS: _K_RECORD, ENUM_: _K_ENUM}
+               BOOL_: _K_BOOL, REQUEST: _K_RECORD, OPTIONS: _K_RECORD, ENUM_: _K_ENUM,
+               RAW: _K_BOOL}
 REQUEST_FIELDS: Final = ("user", "action", "resource", "context")
 # Record parameters: (field name, field kind) in WIT order. A record
 # argument is passed as a tuple of the field values.
@@ -267,6 +272,14 @@ _REASON = ("enum{forced, query, with-keyword, unknown-function, unsupported, str
            " conflict}")
 _TEST_RESULT = ("record{package: string, name: string, file: string, row: u32, col: u32,"
                 " outcome: enum{pass, fail, error, skip}, message: string, nanos: u64}")
+_BUNDLE_INFO = ("record{name: string, revision: string, roots: list<string>, metadata: string,"
+                " modules: list<string>, deltas: u64}")
+_BUNDLE_SOURCE = ("variant{tarball(list<u8>), files(list<record{path: string,"
+                  " bytes: list<u8>}>)}")
+_VERIFICATION = ("record{keys: list<record{id: string, algorithm: string, key: string,"
+                 " scope: string}>, key-id: string, scope: string, exclude-files: list<string>}")
+# (name, revision, roots, metadata JSON, modules, deltas)
+_bundle_info = _record(_string, _string, _list(_string), _string, _list(_string), _u64)
 _STATS = (f"record{{rvm: u64, interpreted: list<record{{reason: {_REASON}, count: u64}}>,"
           f" compiled: u64, fallbacks: list<record{{rule: string, reason: {_REASON},"
           " message: string}>}")
@@ -316,6 +329,15 @@ SIGNATURES: Final[dict[str, tuple[str, str, str, tuple[int, ...], Lift | None]]]
     "engine.run-tests": (_EV, "[method]engine.run-tests",
         f"(self: borrow, filter: string) -> result<list<{_TEST_RESULT}>, error>", (BORROW, STR),
         _result(_list(_record(_string, _string, _string, _u32, _u32, _enum, _string, _u64)))),
+    # `source` and `verification` are `_lower` values (see `_bundles`).
+    "engine.activate-bundle": (_EV, "[method]engine.activate-bundle",
+        f"(self: borrow, name: string, source: {_BUNDLE_SOURCE},"
+        f" verification: option<{_VERIFICATION}>) -> result<{_BUNDLE_INFO}, error>",
+        (BORROW, STR, RAW, RAW), _result(_bundle_info)),
+    "engine.remove-bundle": (_EV, "[method]engine.remove-bundle",
+        "(self: borrow, name: string) -> result<_, error>", (BORROW, STR), _result(None)),
+    "engine.bundles": (_EV, "[method]engine.bundles",
+        f"(self: borrow) -> list<{_BUNDLE_INFO}>", (BORROW,), _list(_bundle_info)),
     "cache.get": (_DC, "[method]cache.get",
         "(self: borrow, key: string, now-ms: u64) -> option<string>",
         (BORROW, STR, U64_), _option(_string)),
@@ -361,6 +383,8 @@ def render_type(t: ValType | None) -> str:
         return "string"
     if isinstance(t, Bool):
         return "bool"
+    if isinstance(t, U8):
+        return "u8"
     if isinstance(t, U32):
         return "u32"
     if isinstance(t, U64):
@@ -519,13 +543,18 @@ class Bindings:
     def call(self, name: str, *values: Any) -> Any:
         """Calls the function `name` of `SIGNATURES` with Python values
         (resource handles as `int`, strings as `str` or UTF-8 `bytes`, a
-        record as a tuple of its fields). Raises the WIT error as a
+        record as a tuple of its fields, a `RAW` parameter as a `Lowered`
+        value). Raises the WIT error as a
         `PolicyError`, or `Trapped`."""
         fn = self._fns[name]
         q, rq = fn.q, fn.rq
-        keep = []  # the bytes pointed to, alive until the call returns
+        keep: list[object] = []  # what is pointed to, alive until the call returns
         for i, (kind, v) in enumerate(zip(fn.kinds, values, strict=True)):
-            if kind == STR or kind == ENUM_:
+            if kind == RAW:
+                assert isinstance(v, Lowered)
+                keep.append(v)
+                q[i * 4: i * 4 + 4] = memoryview(v.image).cast("Q")
+            elif kind == STR or kind == ENUM_:
                 b = _utf8(v)
                 keep.append(b)
                 q[i * 4 + 1] = len(b)
