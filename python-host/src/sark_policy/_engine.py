@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
@@ -11,13 +12,22 @@ from typing import Any, Literal, TypeVar
 from wasmtime.component import ResourceAny
 
 from ._abi import Bindings, Trapped
+from ._bundles import (
+    BundleInfo,
+    BundleSource,
+    Verification,
+    lower_source,
+    lower_verification,
+    read_source,
+)
 from ._errors import PolicyError, SandboxTrapError
-from ._journal import Journal
+from ._journal import Journal, strip_roots
 from ._json import UNDEFINED, data_text, dumps, loads
 from ._metrics import prometheus_eval_text
 from ._pool import Pool, drop_and_close
 from ._rvm import U64_MAX, EvalOptions, merge_eval_metrics
 from ._sandbox import Sandbox, SandboxLimits
+from ._status import BundleStatuses, prometheus_bundle_text
 
 #: The Rego syntax policies are written in, as OPA 1.x names them.
 RegoVersion = Literal["v1", "v0"]
@@ -99,6 +109,11 @@ class PolicyEngine:
     `rego_version="v0"` reads every policy as Rego written for OPA before
     1.0 (`allow { ... }`), as `opa --v0-compatible` does; the default,
     `"v1"`, is OPA 1.x syntax.
+
+    OPA bundles (`activate_bundle`) are activated in every instance as a
+    change is, recorded in the journal, and polled from a bundle server by
+    a `BundlePoller`; their status is in `get_metrics()["bundles"]` and
+    `prometheus()`.
     """
 
     def __init__(
@@ -122,6 +137,7 @@ class PolicyEngine:
         self._pool = Pool(pool_size, limits)
         self._sandbox = self._pool.first  # the instance that decides changes
         self._journal = Journal()
+        self._bundle_statuses = BundleStatuses()
         n = self._pool.size
         # Per instance, indexed by `Sandbox.index`.
         self._resources: list[ResourceAny | None] = [None] * n
@@ -184,6 +200,12 @@ class PolicyEngine:
         first instance decides: what it raises is raised and nothing
         changed. An instance that then fails (it should not: it holds the
         same state as the first) is rebuilt from the updated journal."""
+        return self._change_with(name, args, lambda j, _: record(j))
+
+    def _change_with(self, name: str, args: tuple[Any, ...],
+                     record: Callable[[Journal, Any], None]) -> Any:
+        """`_change`, recording with the first instance's result too:
+        `record(journal, result)`."""
         with self._pool.locked_all() as sandboxes:
             first, *others = sandboxes
             result = first.call(lambda abi: self._send(first, abi, name, args), load=True)
@@ -194,7 +216,7 @@ class PolicyEngine:
                         self._send(sandbox, abi, name, args)
                     except (Trapped, PolicyError) as e:
                         failed.append((sandbox, e))
-            record(self._journal)
+            record(self._journal, result)
             for sandbox, why in failed:
                 if isinstance(why, Trapped):
                     why = sandbox.absorb(why)  # counts it and rebuilds
@@ -255,9 +277,10 @@ class PolicyEngine:
                 self._compact()
 
     def _compact(self) -> None:
-        """Compacts the journal's data changes into the merged document
-        (see `Journal`). Call with every lock held; a failure only logs:
-        the journal is then left as it was."""
+        """Compacts the journal's data changes into the merged document,
+        without the data under the bundles' roots (see `Journal`). Call
+        with every lock held; a failure only logs: the journal is then left
+        as it was."""
         first = self._sandbox
         with first.loading() as abi:
             try:
@@ -268,6 +291,7 @@ class PolicyEngine:
             except PolicyError as e:
                 _log.warning("journal not compacted: %s", e)
                 return
+        document = strip_roots(document, self._journal.bundle_roots())
         if not self._journal.compact(document, self._max_bytes):
             _log.warning("journal not compacted: a top-level data entry is over %d bytes",
                          self._max_bytes)
@@ -288,6 +312,68 @@ class PolicyEngine:
         `OtherPolicyError` if the component cannot print it."""
         text: str = self._on_any(lambda s, abi: abi.call("engine.data", self._handles[s.index]))
         return loads(text)
+
+    # -- bundles ----------------------------------------------------------------
+
+    def activate_bundle(self, name: str, source: BundleSource,
+                        verification: Verification | None = None) -> BundleInfo:
+        """Activates an OPA bundle under `name`, replacing the bundle of that
+        name (its modules, named `{name}/{path}`, and the data under its
+        roots), in every instance at once, as a change: the first instance
+        decides; if it refuses, nothing changed anywhere and the bundle
+        active before keeps serving. A bundle holding `patch.json` is a
+        delta: it patches the data of the active bundle of that name. The
+        revision changes, so no decision cached before is served after.
+
+        `source` is a gzipped tarball's bytes, or the path of a `.tar.gz`
+        file or of a bundle directory (see `read_source`). With
+        `verification`, `.signatures.json` must sign every file.
+
+        Raises `InvalidBundleError` (format, roots, signature),
+        `InvalidPolicyError`, `InvalidJsonError`, `LimitExceededError`
+        (64 MiB, 10,000 files, the document limits per file), `OSError`
+        for a path that cannot be read, `TypeError` for another source;
+        refusals are recorded in the bundle's status."""
+        return self._activate_bundle(name, source, verification)
+
+    def _activate_bundle(self, name: str, source: BundleSource,
+                         verification: Verification | None,
+                         etag: str | None = None) -> BundleInfo:
+        """`activate_bundle`, recording `etag` (from a poller) in the status."""
+        try:
+            read = read_source(source)
+            checked = lower_verification(verification)
+            lowered = lower_source(read)
+
+            def record(journal: Journal, raw: tuple[Any, ...]) -> None:
+                info = BundleInfo.from_raw(raw)
+                if journal.activate_bundle(name, read, checked, info.roots, info.deltas > 0):
+                    self._compact()
+
+            raw = self._change_with("engine.activate-bundle", (name, lowered, checked), record)
+        except (PolicyError, OSError) as e:
+            self._bundle_statuses.failed(name, describe(e))
+            raise
+        info = BundleInfo.from_raw(raw)
+        self._bundle_statuses.activated(name, info.revision, time.time(), etag)
+        return info
+
+    def remove_bundle(self, name: str) -> None:
+        """Deactivates the bundle `name` in every instance: its modules and
+        the data under its roots go. Raises `NotFoundError`."""
+
+        def record(journal: Journal, _: object) -> None:
+            if journal.remove_bundle(name):
+                self._compact()  # the data held may hold what the bundle cleared
+
+        self._change_with("engine.remove-bundle", (name,), record)
+        self._bundle_statuses.removed(name)
+
+    def bundles(self) -> list[BundleInfo]:
+        """The active bundles, by name."""
+        raws: list[tuple[Any, ...]] = self._on_any(
+            lambda s, abi: abi.call("engine.bundles", self._handles[s.index]))
+        return [BundleInfo.from_raw(raw) for raw in raws]
 
     # -- evaluation -------------------------------------------------------------
 
@@ -379,7 +465,8 @@ class PolicyEngine:
         -> count, reasons as in WIT: `with-keyword`, `conflict`, ...),
         `rvm_programs_compiled`, `rvm_fallbacks` (the rules of the current
         revision on the interpreter: dicts `rule` / `reason` / `message`),
-        plus `recycles` and `timeouts`."""
+        plus `recycles` and `timeouts`, and `bundles`: the status of each
+        bundle (`BundleStatus` as a dict) by name."""
         raws = [
             s.call(lambda abi: abi.call("engine.eval-stats", self._handles[s.index]))
             for s in self._pool.sandboxes
@@ -387,6 +474,7 @@ class PolicyEngine:
         metrics = merge_eval_metrics(raws)
         metrics["recycles"] = self._pool.recycles
         metrics["timeouts"] = self._pool.timeouts
+        metrics["bundles"] = self._bundle_statuses.snapshot()
         return metrics
 
     def prometheus(self) -> str:
@@ -394,8 +482,10 @@ class PolicyEngine:
         `sark_policy_evaluations_total{path="rvm"}` and
         `{path="interpreter",reason="..."}`,
         `sark_policy_rvm_programs_compiled_total` and the gauge
-        `sark_policy_rvm_fallback_rules` (the Rust host's names)."""
-        return prometheus_eval_text(self.get_metrics())
+        `sark_policy_rvm_fallback_rules`, then the bundles' status
+        (`sark_bundle_*`, see `BundleStatus`), with the Rust host's names."""
+        return (prometheus_eval_text(self.get_metrics())
+                + prometheus_bundle_text(self._bundle_statuses.all()))
 
     @property
     def strict_builtin_errors(self) -> bool:
@@ -456,6 +546,13 @@ class PolicyEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def describe(error: BaseException) -> str:
+    """An error as a bundle status shows it: `<kind>: <message>`."""
+    if isinstance(error, PolicyError):
+        return f"{error.kind}: {error.message}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _budget(max_instructions: int | None) -> int | None:
