@@ -6,6 +6,9 @@ one WebAssembly component by wasmtime.
 - `Authorizer`: a cached decision per request in one call into the
   component.
 - `PolicyCache`: a drop-in for the old `RustPolicyCache`.
+- OPA bundles: `PolicyEngine.activate_bundle` (a tarball or a directory,
+  signatures checked with a `Verification`), and `BundlePoller`, which
+  polls a bundle server and reports a `BundleStatus`.
 - `sark_policy.compat`: drop-ins for SARK's PyO3 `RustOPAEngine` and
   `RustCache` (`from sark_policy.compat import RustCache, RustOPAEngine`).
 
@@ -16,6 +19,7 @@ memory cap and a deadline; a trap recycles the instance and raises a
 """
 
 from ._authorizer import Authorizer, Decision
+from ._bundles import BundleInfo, Verification, VerificationKey
 from ._cache import PolicyCache, get_policy_cache, is_available
 from ._engine import DocumentLimits, PolicyEngine, RegoVersion, TestOutcome, TestResult
 from ._errors import (
@@ -32,14 +36,19 @@ from ._errors import (
     SandboxTrapError,
 )
 from ._json import UNDEFINED, Undefined
+from ._poller import BundlePoller
 from ._rvm import EvalOptions
 from ._sandbox import SandboxLimits
+from ._status import BundleStatus
 from ._ttl import DEFAULT_SENSITIVITY_TTLS, Clock, Sensitivity, TtlPolicy
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Authorizer",
+    "BundleInfo",
+    "BundlePoller",
+    "BundleStatus",
     "Clock",
     "DEFAULT_SENSITIVITY_TTLS",
     "Decision",
@@ -66,6 +75,8 @@ __all__ = [
     "TtlPolicy",
     "UNDEFINED",
     "Undefined",
+    "Verification",
+    "VerificationKey",
     "get_policy_cache",
     "is_available",
 ]
