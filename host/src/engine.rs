@@ -4,12 +4,13 @@ use crate::authorizer::Authorizer;
 use crate::bindings::exports::sark::policy::evaluator::{
     TestOutcome as WitTestOutcome, TestResult as WitTestResult,
 };
+use crate::bundles::{BundleInfo, BundleSource, Verification};
 use crate::cache::DecisionCache;
 use crate::metrics::Metrics;
 use crate::options::EvalOptions;
 use crate::pool::Pool;
 use crate::runtime::Shared;
-use crate::state::Change;
+use crate::state::{Applied, Change, HeldBundle};
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -33,9 +34,74 @@ impl PolicyEngine {
     /// [`ErrorKind::InvalidPolicy`](crate::ErrorKind::InvalidPolicy) and
     /// changes nothing.
     pub fn add_policy(&self, name: &str, source: &str) -> Result<String> {
-        self.pool
-            .change(Change::AddPolicy(name, source))?
-            .ok_or_else(|| Error::Runtime("add-policy returned no package".into()))
+        match self.pool.change(Change::AddPolicy(name, source))? {
+            Applied::Package(package) => Ok(package),
+            _ => Err(Error::Runtime("add-policy returned no package".into())),
+        }
+    }
+
+    /// Activates an OPA bundle under `name` in every instance, replacing
+    /// the bundle of that name: its modules and the data under its roots.
+    /// With `verification`, its `.signatures.json` must sign every file. All
+    /// or nothing: a bundle that fails ([`ErrorKind::InvalidBundle`],
+    /// `InvalidPolicy`, `InvalidJson`, `LimitExceeded`) changes nothing and
+    /// the bundle active before keeps serving. The revision changes, so no
+    /// decision cached under the previous bundle is served. A bundle with a
+    /// `patch.json` is a delta: it patches the active bundle's data.
+    /// Instances that replace one after a trap activate it again. The
+    /// outcome is recorded in the bundle's status ([`Metrics::bundles`]).
+    ///
+    /// [`ErrorKind::InvalidBundle`]: crate::ErrorKind::InvalidBundle
+    pub fn activate_bundle(
+        &self,
+        name: &str,
+        source: BundleSource,
+        verification: Option<&Verification>,
+    ) -> Result<BundleInfo> {
+        let held = HeldBundle {
+            source: Arc::new(source),
+            verification: verification.cloned().map(Arc::new),
+        };
+        match self.pool.change(Change::ActivateBundle(name, &held)) {
+            Ok(Applied::Bundle(info)) => {
+                self.pool.bundles.activated(name, &info.revision);
+                Ok(info.into())
+            }
+            Ok(_) => Err(Error::Runtime("activate-bundle returned no bundle".into())),
+            Err(e) => {
+                self.pool.bundles.failed(name, e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Deactivates the bundle `name`: its modules and the data under its
+    /// roots go (`NotFound` when none is active).
+    pub fn remove_bundle(&self, name: &str) -> Result<()> {
+        self.pool.change(Change::RemoveBundle(name))?;
+        self.pool.bundles.remove(name);
+        Ok(())
+    }
+
+    /// The active bundles, by name.
+    pub fn bundles(&self) -> Result<Vec<BundleInfo>> {
+        self.pool.run_any(|g, store| {
+            g.api
+                .sark_policy_evaluator()
+                .engine()
+                .call_bundles(store, g.engine)
+                .map(|b| Ok(b.into_iter().map(BundleInfo::from).collect()))
+        })
+    }
+
+    pub(crate) fn bundle_registry(&self) -> &crate::bundles::Registry {
+        &self.pool.bundles
+    }
+
+    /// Bundles and deltas a replacement instance would replay. For tests.
+    #[doc(hidden)]
+    pub fn bundles_held(&self) -> (usize, usize) {
+        self.pool.bundles_held()
     }
 
     /// Removes the module `name` (`NotFound` when absent).

@@ -26,6 +26,7 @@
 mod artifact;
 mod authorizer;
 mod bindings;
+mod bundles;
 mod cache;
 mod decide_call;
 mod engine;
@@ -42,6 +43,10 @@ mod ttl;
 
 pub use artifact::{Provenance, default_dir as default_artifact_dir};
 pub use authorizer::{Authorizer, Decision, Request};
+pub use bundles::{
+    BundleConfig, BundleInfo, BundlePoller, BundleSource, BundleStatus, PollOutcome, Verification,
+    VerificationKey,
+};
 pub use cache::{CacheStats, DecisionCache};
 pub use engine::{PolicyEngine, TestOutcome, TestResult};
 pub use error::{Error, ErrorKind, PolicyError, Result};

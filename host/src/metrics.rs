@@ -59,6 +59,8 @@ pub struct Metrics {
     /// many instances reported it. A rule appears once an instance has
     /// evaluated it.
     pub rvm_fallbacks: Vec<(String, String, String)>,
+    /// The status of each bundle (activations, polls, errors), by name.
+    pub bundles: Vec<crate::bundles::BundleStatus>,
 }
 
 /// The per-shard recorder; lives under the shard's lock.
@@ -239,6 +241,7 @@ impl Metrics {
             self.total_requests
         );
         crate::paths::prometheus(self, &mut out);
+        crate::bundles::prometheus(&self.bundles, &mut out);
         out
     }
 }

@@ -8,7 +8,7 @@ use crate::options::EvalOptions;
 use crate::paths::{self, PathCounts};
 use crate::runtime::Shared;
 use crate::sandbox::{Failure, Guest, HostState, Sandbox};
-use crate::state::{Change, PolicyState};
+use crate::state::{Applied, Change, PolicyState};
 use crate::{Error, Result};
 use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,6 +34,8 @@ pub(crate) struct Pool {
     /// fields every decision reads.
     next: Padded<AtomicUsize>,
     hasher: std::hash::RandomState,
+    /// The status of each bundle of this engine (`bundles::status`).
+    pub bundles: crate::bundles::Registry,
 }
 
 /// `T` alone on its cache lines (128 bytes: x86-64 prefetches lines in
@@ -77,6 +79,7 @@ impl Pool {
         Ok(Pool {
             shared,
             shards,
+            bundles: crate::bundles::Registry::default(),
             changes: Mutex::new(()),
             next: Padded(AtomicUsize::new(0)),
             hasher: std::hash::RandomState::new(),
@@ -175,26 +178,29 @@ impl Pool {
 
     /// Makes `change` in every shard. The first shard decides: if it
     /// refuses, nothing changed anywhere.
-    pub fn change(&self, change: Change<'_>) -> Result<Option<String>> {
+    pub fn change(&self, change: Change<'_>) -> Result<Applied> {
         let _serial = lock(&self.changes);
         let mut next_state: Option<Arc<PolicyState>> = None;
-        let mut result = None;
+        let mut result = Applied::Nothing;
         for (i, slot) in self.shards.iter().enumerate() {
-            let new_state = match &next_state {
-                Some(s) => s.clone(),
-                None => {
-                    let mut s = (*lock(slot).state).clone();
-                    s.apply(&change);
-                    Arc::new(s)
-                }
-            };
             let outcome = self.with_shard(i, |sandbox, _| {
                 change.send(sandbox, self.shared.deadline_ticks)
             });
+            let new_state = match (&next_state, &outcome) {
+                (Some(s), _) => s.clone(),
+                (None, Ok(applied)) => {
+                    let mut s = (*lock(slot).state).clone();
+                    s.apply(&change, applied);
+                    Arc::new(s)
+                }
+                (None, Err(_)) => Arc::new((*lock(slot).state).clone()),
+            };
             match outcome {
                 Ok(r) => {
                     lock(slot).state = new_state.clone();
-                    result = r;
+                    if i == 0 {
+                        result = r;
+                    }
                 }
                 Err(e) if i == 0 => return Err(e),
                 // Later shards hold the same state as the first, so they
@@ -232,6 +238,13 @@ impl Pool {
         for slot in &self.shards {
             lock(slot).state = next.clone();
         }
+    }
+
+    /// Bundles and deltas a replacement instance would replay (a test hook).
+    pub fn bundles_held(&self) -> (usize, usize) {
+        self.shards
+            .first()
+            .map_or((0, 0), |s| lock(s).state.bundles_held())
     }
 
     /// Data changes a replacement instance would replay (a test hook).
@@ -277,6 +290,7 @@ impl Pool {
         }
         let mut m = metrics::merge(snapshots.iter().map(|(r, s)| (r, *s)));
         paths::merge(&mut m, path_stats.iter().map(|(c, e)| (c, e)));
+        m.bundles = self.bundles.snapshot();
         m
     }
 

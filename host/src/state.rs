@@ -12,9 +12,12 @@
 //! keeps the cost of compacting in proportion to the bytes merged. The
 //! Python host's journal follows the same rules.
 
+use crate::bindings::exports::sark::policy::evaluator::BundleInfo as WitBundleInfo;
+use crate::bundles::{BundleSource, Verification};
 use crate::options::{EvalOptions, RegoVersion};
 use crate::sandbox::{Failure, Sandbox};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Merges (`add-data`) held before the journal is compacted.
 pub(crate) const COMPACT_ADDS: usize = 16;
@@ -38,6 +41,17 @@ pub(crate) struct PolicyState {
     options: EvalOptions,
     /// The version every module is read as; fixed for a runtime.
     rego_version: RegoVersion,
+    /// Active bundles by name: the snapshot, then the deltas applied since,
+    /// replayed after the data (activating a snapshot clears its roots, so
+    /// data compacted while it was active replays correctly before it).
+    bundles: Vec<(String, Vec<HeldBundle>)>,
+}
+
+/// A bundle as the journal holds it (shared, not copied, between states).
+#[derive(Debug, Clone)]
+pub(crate) struct HeldBundle {
+    pub source: Arc<BundleSource>,
+    pub verification: Option<Arc<Verification>>,
 }
 
 /// One successful change, applied to the state after the guest accepted it.
@@ -50,6 +64,17 @@ pub(crate) enum Change<'a> {
     Strict(bool),
     Options(EvalOptions),
     RegoVersion(RegoVersion),
+    ActivateBundle(&'a str, &'a HeldBundle),
+    RemoveBundle(&'a str),
+}
+
+/// What a change returned.
+pub(crate) enum Applied {
+    Nothing,
+    /// `AddPolicy`: the module's package.
+    Package(String),
+    /// `ActivateBundle`: the bundle as now active.
+    Bundle(WitBundleInfo),
 }
 
 impl PolicyState {
@@ -67,7 +92,8 @@ impl PolicyState {
         self.options
     }
 
-    pub fn apply(&mut self, change: &Change<'_>) {
+    /// This state after `change` succeeded with `applied`.
+    pub fn apply(&mut self, change: &Change<'_>, applied: &Applied) {
         match *change {
             Change::AddPolicy(name, source) => {
                 match self.policies.iter_mut().find(|(n, _)| n == name) {
@@ -86,7 +112,22 @@ impl PolicyState {
             Change::Strict(on) => self.strict = on,
             Change::Options(options) => self.options = options,
             Change::RegoVersion(v) => self.rego_version = v,
+            Change::ActivateBundle(name, held) => {
+                let delta = matches!(applied, Applied::Bundle(info) if info.deltas > 0);
+                match self.bundles.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, list)) if delta => list.push(held.clone()),
+                    Some((_, list)) => *list = vec![held.clone()],
+                    None => self.bundles.push((name.to_owned(), vec![held.clone()])),
+                }
+            }
+            Change::RemoveBundle(name) => self.bundles.retain(|(n, _)| n != name),
         }
+    }
+
+    /// Bundles held and the deltas held over all of them (a test hook).
+    pub fn bundles_held(&self) -> (usize, usize) {
+        let deltas = self.bundles.iter().map(|(_, l)| l.len() - 1).sum();
+        (self.bundles.len(), deltas)
     }
 
     fn set_data(&mut self, data: Vec<String>) {
@@ -138,6 +179,11 @@ impl PolicyState {
         for json in &self.data {
             Change::AddData(json).send(sandbox, u64::MAX / 2)?;
         }
+        for (name, held) in &self.bundles {
+            for bundle in held {
+                Change::ActivateBundle(name, bundle).send(sandbox, u64::MAX / 2)?;
+            }
+        }
         if self.strict {
             Change::Strict(true).send(sandbox, u64::MAX / 2)?;
         }
@@ -146,35 +192,41 @@ impl PolicyState {
 }
 
 impl Change<'_> {
-    /// Makes this change in one instance; returns the package for `AddPolicy`.
-    pub fn send(
-        &self,
-        sandbox: &mut Sandbox,
-        deadline_ticks: u64,
-    ) -> Result<Option<String>, Failure> {
+    /// Makes this change in one instance.
+    pub fn send(&self, sandbox: &mut Sandbox, deadline_ticks: u64) -> Result<Applied, Failure> {
+        use Applied::Nothing;
         sandbox.call(deadline_ticks, |g, store| {
             let e = g.api.sark_policy_evaluator().engine();
             Ok(match *self {
-                Change::AddPolicy(name, source) => {
-                    e.call_add_policy(store, g.engine, name, source)?.map(Some)
-                }
-                Change::RemovePolicy(name) => {
-                    e.call_remove_policy(store, g.engine, name)?.map(|()| None)
-                }
-                Change::AddData(json) => e.call_add_data(store, g.engine, json)?.map(|()| None),
-                Change::ReplaceData(json) => {
-                    e.call_replace_data(store, g.engine, json)?.map(|()| None)
-                }
-                Change::ClearData => e.call_clear_data(store, g.engine).map(|()| Ok(None))?,
+                Change::AddPolicy(name, source) => e
+                    .call_add_policy(store, g.engine, name, source)?
+                    .map(Applied::Package),
+                Change::RemovePolicy(name) => e
+                    .call_remove_policy(store, g.engine, name)?
+                    .map(|()| Nothing),
+                Change::AddData(json) => e.call_add_data(store, g.engine, json)?.map(|()| Nothing),
+                Change::ReplaceData(json) => e
+                    .call_replace_data(store, g.engine, json)?
+                    .map(|()| Nothing),
+                Change::ClearData => e.call_clear_data(store, g.engine).map(|()| Ok(Nothing))?,
                 Change::Strict(on) => e
                     .call_set_strict_builtin_errors(store, g.engine, on)
-                    .map(|()| Ok(None))?,
+                    .map(|()| Ok(Nothing))?,
                 Change::Options(options) => e
                     .call_set_eval_options(store, g.engine, options.into())
-                    .map(|()| Ok(None))?,
+                    .map(|()| Ok(Nothing))?,
                 Change::RegoVersion(v) => e
                     .call_set_rego_version(store, g.engine, v.into())
-                    .map(|()| Ok(None))?,
+                    .map(|()| Ok(Nothing))?,
+                Change::ActivateBundle(name, held) => {
+                    let source = held.source.to_wit();
+                    let verification = held.verification.as_ref().map(|v| v.to_wit());
+                    e.call_activate_bundle(store, g.engine, name, &source, verification.as_ref())?
+                        .map(Applied::Bundle)
+                }
+                Change::RemoveBundle(name) => e
+                    .call_remove_bundle(store, g.engine, name)?
+                    .map(|()| Nothing),
             })
         })
     }
@@ -315,12 +367,12 @@ mod tests {
     fn merges_are_counted_and_compaction_resets_them() {
         let mut s = PolicyState::default();
         let doc = format!(r#"{{"a":"{}"}}"#, "x".repeat(64));
-        s.apply(&Change::ReplaceData(&doc));
+        s.apply(&Change::ReplaceData(&doc), &Applied::Nothing);
         for i in 0..COMPACT_ADDS {
             assert!(!s.wants_compaction(), "after {i}");
-            s.apply(&Change::AddData("{}"));
+            s.apply(&Change::AddData("{}"), &Applied::Nothing);
         }
-        s.apply(&Change::AddData("{}"));
+        s.apply(&Change::AddData("{}"), &Applied::Nothing);
         assert!(s.wants_compaction());
         let c = s.compacted(&doc, 1 << 20).unwrap();
         assert_eq!(c.data_len(), 1);
@@ -329,10 +381,10 @@ mod tests {
         assert_eq!(d.data_len(), s.data_len());
         assert!(!d.wants_compaction());
         // Bytes: merges larger than the document they merge into.
-        d.apply(&Change::AddData(&format!(
-            r#"{{"x":"{}"}}"#,
-            "y".repeat(128)
-        )));
+        d.apply(
+            &Change::AddData(&format!(r#"{{"x":"{}"}}"#, "y".repeat(128))),
+            &Applied::Nothing,
+        );
         assert!(d.wants_compaction());
     }
 }

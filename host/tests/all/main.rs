@@ -2,6 +2,8 @@
 //! against the real component.
 #![allow(missing_docs)]
 
+mod bundle_server;
+mod bundles;
 mod cli;
 mod fidelity;
 mod handles;

@@ -1,0 +1,353 @@
+//! OPA bundles through the Rust host: activation in every instance, replay
+//! after a trap, signatures, status and metrics, and polling a real bundle
+//! server (nginx on loopback).
+
+use crate::bundle_server::{BundleServer, publish, targz};
+use crate::{builder, trap_query};
+use sark_policy_host::{
+    BundleConfig, BundlePoller, BundleSource, ErrorKind, PolicyEngine, PollOutcome, Request,
+    Verification, VerificationKey,
+};
+use std::time::Duration;
+
+const MANIFEST: &str = r#"{"revision": "REV", "roots": ["authz"]}"#;
+
+fn policy(admin: &str) -> String {
+    format!(
+        "package authz\ndefault allow := false\nallow if input.user == \"{admin}\"\nallow if data.authz.extra[input.user]"
+    )
+}
+
+fn bundle(rev: &str, admin: &str) -> Vec<u8> {
+    targz(&[
+        (".manifest", &MANIFEST.replace("REV", rev)),
+        ("authz/policy.rego", &policy(admin)),
+        ("authz/data.json", r#"{"extra": {"carol": true}}"#),
+    ])
+}
+
+fn new_engine(shards: usize) -> PolicyEngine {
+    builder().shards(shards).build().unwrap().engine().unwrap()
+}
+
+fn allowed(engine: &PolicyEngine, user: &str) -> bool {
+    engine
+        .eval_rule("data.authz.allow", &format!(r#"{{"user":"{user}"}}"#))
+        .unwrap()
+        .as_deref()
+        == Some("true")
+}
+
+#[test]
+fn a_bundle_activates_in_every_instance_and_a_new_revision_is_never_served_stale() {
+    let engine = new_engine(3);
+    let info = engine
+        .activate_bundle("main", BundleSource::Tarball(bundle("r1", "alice")), None)
+        .unwrap();
+    assert_eq!(
+        (info.revision.as_str(), info.roots.as_slice()),
+        ("r1", &["authz".to_owned()][..])
+    );
+    let authz = engine.authorizer("data.authz.allow");
+    let req = |user| Request {
+        user,
+        action: "read",
+        resource: "doc",
+        ..Request::default()
+    };
+    for user in ["alice", "bob", "carol", "dave", "erin", "frank"] {
+        let d = authz.decide(&req(user)).unwrap();
+        assert_eq!(d.allowed(), user == "alice" || user == "carol", "{user}");
+        assert!(authz.decide(&req(user)).unwrap().cached);
+    }
+    engine
+        .activate_bundle("main", BundleSource::Tarball(bundle("r2", "bob")), None)
+        .unwrap();
+    let d = authz.decide(&req("alice")).unwrap();
+    assert!(
+        !d.cached && !d.allowed(),
+        "a decision of r1 was served after r2"
+    );
+    assert!(authz.decide(&req("bob")).unwrap().allowed());
+    assert_eq!(engine.bundles().unwrap()[0].revision, "r2");
+    let m = engine.metrics();
+    assert_eq!(m.bundles[0].activations, 2);
+    assert_eq!(m.bundles[0].active_revision.as_deref(), Some("r2"));
+    let text = m.prometheus();
+    assert!(
+        text.contains("sark_policy_bundle_info{bundle=\"main\",revision=\"r2\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sark_policy_bundle_activations_total{bundle=\"main\"} 2"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_bundle_changes_nothing_and_is_reported() {
+    let engine = new_engine(2);
+    engine
+        .activate_bundle("main", BundleSource::Tarball(bundle("r1", "alice")), None)
+        .unwrap();
+    let rev = engine.revision().unwrap();
+    let bad = [
+        targz(&[
+            (".manifest", &MANIFEST.replace("REV", "bad")),
+            ("authz/p.rego", "package authz\nallow if {"),
+        ]),
+        targz(&[
+            (".manifest", &MANIFEST.replace("REV", "bad")),
+            ("other/p.rego", "package other\nx := 1"),
+        ]),
+        b"not a tarball".to_vec(),
+    ];
+    let kinds: Vec<_> = bad
+        .into_iter()
+        .map(|b| {
+            engine
+                .activate_bundle("main", BundleSource::Tarball(b), None)
+                .unwrap_err()
+                .kind()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(ErrorKind::InvalidPolicy),
+            Some(ErrorKind::InvalidBundle),
+            Some(ErrorKind::InvalidBundle)
+        ]
+    );
+    assert_eq!(engine.revision().unwrap(), rev);
+    assert!(allowed(&engine, "alice"));
+    let status = &engine.metrics().bundles[0];
+    assert_eq!((status.failures, status.activations), (3, 1));
+    let last = status.last_error.as_deref().unwrap();
+    assert!(
+        last.contains("InvalidBundle") && last.contains("gzip"),
+        "{last}"
+    );
+    // Bundles own their roots.
+    let err = engine
+        .add_policy("x.rego", "package authz.more\nx := 1")
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::InvalidPolicy));
+}
+
+#[test]
+fn a_trapped_instance_comes_back_with_the_bundle_and_its_deltas() {
+    let engine = new_engine(1);
+    engine
+        .activate_bundle("main", BundleSource::Tarball(bundle("r1", "alice")), None)
+        .unwrap();
+    let patch = r#"{"data": [{"op": "upsert", "path": "/authz/extra/dave", "value": true}]}"#;
+    let delta = targz(&[
+        (".manifest", &MANIFEST.replace("REV", "r1-d1")),
+        ("patch.json", patch),
+    ]);
+    let info = engine
+        .activate_bundle("main", BundleSource::Tarball(delta), None)
+        .unwrap();
+    assert_eq!((info.revision.as_str(), info.deltas), ("r1-d1", 1));
+    assert_eq!(engine.bundles_held(), (1, 1));
+    assert!(allowed(&engine, "dave"));
+    let trap = engine.eval_query(&trap_query(), "").unwrap_err();
+    assert!(trap.is_sandbox_event(), "{trap}");
+    assert_eq!(engine.metrics().recycles, 1);
+    assert!(allowed(&engine, "alice") && allowed(&engine, "dave") && !allowed(&engine, "bob"));
+    assert_eq!(engine.bundles().unwrap()[0].revision, "r1-d1");
+    // A snapshot drops the deltas held.
+    engine
+        .activate_bundle("main", BundleSource::Tarball(bundle("r2", "bob")), None)
+        .unwrap();
+    assert_eq!(engine.bundles_held(), (1, 0));
+    engine.remove_bundle("main").unwrap();
+    assert_eq!(engine.bundles_held(), (0, 0));
+    assert!(engine.bundles().unwrap().is_empty());
+    assert!(engine.metrics().bundles.is_empty());
+}
+
+#[test]
+fn bundles_load_from_a_directory_and_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("bundle");
+    std::fs::create_dir_all(root.join("authz")).unwrap();
+    std::fs::write(root.join(".manifest"), MANIFEST.replace("REV", "dir")).unwrap();
+    std::fs::write(root.join("authz/policy.rego"), policy("erin")).unwrap();
+    let engine = new_engine(1);
+    let source = BundleSource::from_path(&root).unwrap();
+    assert!(matches!(&source, BundleSource::Files(f) if f.len() == 2));
+    engine.activate_bundle("dir", source, None).unwrap();
+    assert!(allowed(&engine, "erin"));
+    let file = dir.path().join("b.tar.gz");
+    std::fs::write(&file, bundle("file", "frank")).unwrap();
+    engine
+        .activate_bundle("dir", BundleSource::from_path(&file).unwrap(), None)
+        .unwrap();
+    assert!(allowed(&engine, "frank") && !allowed(&engine, "erin"));
+}
+
+/// OPA's own signed test bundle (`TestPluginOneShotSignedBundlePersistence`
+/// in OPA's `v1/plugins/bundle/plugin_test.go`): HS256 with `secret`.
+const OPA_SIGNED: &str = "eyJhbGciOiJIUzI1NiJ9.eyJmaWxlcyI6W3sibmFtZSI6Ii5tYW5pZmVzdCIsImhhc2giOiI1MDdhMmMzOGExNDQxZGI1OGQyY2I4Nzk4MmM0MmFhOTFhNDM0MmVmNDIyYTZiNTQyZWRkZWJlZWY2ZjA0MTJmIiwiYWxnb3JpdGhtIjoiU0hBLTI1NiJ9LHsibmFtZSI6ImV4YW1wbGUxL2RhdGEuanNvbiIsImhhc2giOiI3YTM4YmY4MWYzODNmNjk0MzNhZDZlOTAwZDM1YjNlMjM4NTU5M2Y3NmE3YjdhYjVkNDM1NWI4YmE0MWVlMjRiIiwiYWxnb3JpdGhtIjoiU0hBLTI1NiJ9LHsibmFtZSI6ImV4YW1wbGUyL2RhdGEuanNvbiIsImhhc2giOiI5ZTRmMTg5YmY0MDc5ZDFiNmViNjQ0Njg3OTg2NmNkNWYzOWMyNjg4MGQ0ZmI1MThmNGUwMWNkMWJiZmU1MTNlIiwiYWxnb3JpdGhtIjoiU0hBLTI1NiJ9XX0.jCLRMyys5u8S2sTS2pWWY82IAeKDpLh3S641_BskCtY";
+
+fn opa_signed(example1: &str) -> Vec<u8> {
+    let sigs = format!(r#"{{"signatures": ["{OPA_SIGNED}"]}}"#);
+    targz(&[
+        (".manifest", r#"{"revision": "quickbrownfaux"}"#),
+        (".signatures.json", &sigs),
+        ("example1/data.json", example1),
+        ("example2/data.json", r#"{"x": true}"#),
+    ])
+}
+
+fn hs256(secret: &str) -> Verification {
+    Verification {
+        keys: vec![VerificationKey {
+            id: "foo".into(),
+            algorithm: "HS256".into(),
+            key: secret.into(),
+            scope: String::new(),
+        }],
+        key_id: "foo".into(),
+        ..Verification::default()
+    }
+}
+
+#[test]
+fn signed_bundles_verify_and_tampered_ones_are_refused() {
+    let engine = new_engine(1);
+    let ok = engine
+        .activate_bundle(
+            "signed",
+            BundleSource::Tarball(opa_signed(r#"{"foo": "bar"}"#)),
+            Some(&hs256("secret")),
+        )
+        .unwrap();
+    assert_eq!(ok.revision, "quickbrownfaux");
+    assert_eq!(
+        engine.eval_query("x := data.example1.foo", "").unwrap(),
+        r#"[{"expressions":[{"value":true,"text":"x := data.example1.foo","location":{"row":1,"col":1}}],"bindings":{"x":"bar"}}]"#
+    );
+    for (bytes, key) in [
+        (opa_signed(r#"{"foo": "evil"}"#), "secret"),
+        (opa_signed(r#"{"foo": "bar"}"#), "wrong"),
+        (bundle("unsigned", "alice"), "secret"),
+    ] {
+        let err = engine
+            .activate_bundle("signed", BundleSource::Tarball(bytes), Some(&hs256(key)))
+            .unwrap_err();
+        assert_eq!(err.kind(), Some(ErrorKind::InvalidBundle), "{err}");
+    }
+    assert_eq!(engine.bundles().unwrap()[0].revision, "quickbrownfaux");
+}
+
+fn fast(name: &str, url: String) -> BundleConfig {
+    BundleConfig {
+        min_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(100),
+        backoff_base: Duration::from_millis(20),
+        timeout: Duration::from_secs(2),
+        ..BundleConfig::new(name, url)
+    }
+}
+
+#[test]
+fn a_poller_follows_the_bundle_server_through_revisions_outages_and_restarts() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("bundles/main.tar.gz");
+    publish(&file, &bundle("r1", "alice"));
+    let mut server = BundleServer::start(root.path(), Some("s3cret"));
+    let persist = tempfile::tempdir().unwrap();
+    let engine = new_engine(2);
+    let config = BundleConfig {
+        token: Some("s3cret".into()),
+        persist_dir: Some(persist.path().to_owned()),
+        ..fast("main", server.url("bundles/main.tar.gz"))
+    };
+    let poller = BundlePoller::new(&engine, config.clone()).unwrap();
+    assert!(matches!(poller.poll_now().unwrap(), PollOutcome::Activated(i) if i.revision == "r1"));
+    assert!(allowed(&engine, "alice"));
+    assert_eq!(poller.poll_now().unwrap(), PollOutcome::NotModified);
+    publish(&file, &bundle("r2", "bob"));
+    assert!(matches!(poller.poll_now().unwrap(), PollOutcome::Activated(i) if i.revision == "r2"));
+    assert!(allowed(&engine, "bob") && !allowed(&engine, "alice"));
+    let s = poller.status();
+    assert_eq!(
+        (s.downloads, s.not_modified, s.activations, s.failures),
+        (2, 1, 2, 0)
+    );
+    assert!(s.etag.is_some() && s.last_successful_download.is_some());
+    // A broken bundle: refused, r2 keeps serving, the ETag stays r2's.
+    publish(&file, b"garbage");
+    assert!(poller.poll_now().is_err());
+    assert!(allowed(&engine, "bob"));
+    publish(&file, &bundle("r3", "carol"));
+    // Without the token the server refuses: counted as a failure.
+    let anonymous = BundlePoller::new(
+        &engine,
+        BundleConfig {
+            token: None,
+            ..fast("other", config.url.clone())
+        },
+    )
+    .unwrap();
+    let err = anonymous.poll_now().unwrap_err().to_string();
+    assert!(err.contains("HTTP 401"), "{err}");
+    drop(anonymous);
+    // An outage: failures counted, r2 still serving; back: r3.
+    server.pause();
+    assert!(poller.poll_now().is_err());
+    let s = poller.status();
+    assert!(
+        s.consecutive_failures >= 2 && s.last_error.is_some(),
+        "{s:?}"
+    );
+    assert!(allowed(&engine, "bob"));
+    server.resume();
+    assert!(matches!(poller.poll_now().unwrap(), PollOutcome::Activated(i) if i.revision == "r3"));
+    assert_eq!(poller.status().consecutive_failures, 0);
+    let text = engine.metrics().prometheus();
+    assert!(
+        text.contains("sark_policy_bundle_not_modified_total{bundle=\"main\"} 1"),
+        "{text}"
+    );
+    drop(poller);
+    // A restart while the server is down serves the persisted bundle.
+    server.pause();
+    let restarted = new_engine(1);
+    let poller = BundlePoller::new(&restarted, config).unwrap();
+    assert!(allowed(&restarted, "carol"));
+    assert_eq!(poller.status().active_revision.as_deref(), Some("r3"));
+    assert!(poller.poll_now().is_err());
+    assert!(allowed(&restarted, "carol"));
+}
+
+#[test]
+fn a_started_poller_picks_up_new_revisions_on_its_own() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("main.tar.gz");
+    publish(&file, &bundle("r1", "alice"));
+    let server = BundleServer::start(root.path(), None);
+    let engine = new_engine(1);
+    let poller = BundlePoller::start(&engine, fast("main", server.url("main.tar.gz"))).unwrap();
+    let wait_for = |rev: &str| {
+        let start = std::time::Instant::now();
+        while poller.status().active_revision.as_deref() != Some(rev) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{rev} never became active: {:?}",
+                poller.status()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_for("r1");
+    publish(&file, &bundle("r2", "bob"));
+    wait_for("r2");
+    assert!(allowed(&engine, "bob"));
+    poller.stop();
+    let s = &engine.metrics().bundles[0];
+    assert_eq!((s.downloads, s.activations, s.failures), (2, 2, 0), "{s:?}");
+}
