@@ -6,7 +6,10 @@ use crate::config::{Config, FailureMode};
 use crate::input::{self, RequestParts};
 use crate::memo::Memo;
 use crate::response::Decision;
-use sark_policy_core::{DecisionCache, Engine, Error, keys};
+use sark_policy_core::{
+    Bundle, BundleInfo, BundleLimits, BundleSource, DecisionCache, Engine, Error,
+    VerificationConfig, keys,
+};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -60,6 +63,11 @@ pub struct Authz {
     hashes: Memo<Rc<str>>,
     config: Config,
     rule: String,
+    /// The signature check of the configured bundle, if any.
+    verification: Option<VerificationConfig>,
+    /// Whether the policies are in: at once without a `bundle`, else from
+    /// the first activation on.
+    ready: bool,
 }
 
 impl Authz {
@@ -78,7 +86,10 @@ impl Authz {
         let rule = config.rule.clone();
         // A rule no loaded package holds is a configuration mistake; any
         // other error depends on the input and is left to request time.
-        if let Err(e @ Error::NotFound(_)) = engine.eval_rule(&rule, "{}") {
+        // With a bundle the rule may come with it.
+        if config.bundle.is_none()
+            && let Err(e @ Error::NotFound(_)) = engine.eval_rule(&rule, "{}")
+        {
             return Err(format!("rule {rule:?}: {e}"));
         }
         let cache = match config.cache.capacity {
@@ -92,9 +103,55 @@ impl Authz {
             cache,
             parsed: Memo::new(MEMO_ENTRIES, MEMO_BYTES),
             hashes: Memo::new(MEMO_ENTRIES, MEMO_BYTES),
+            verification: config.bundle.as_ref().and_then(|b| b.verification()),
+            ready: config.bundle.is_none(),
             config,
             rule,
         })
+    }
+
+    /// Whether requests can be decided: false while a configured bundle
+    /// has never been activated.
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Reads a bundle (a gzipped tarball), checks its signature when the
+    /// configuration says so, and activates it under the configured name.
+    /// All or nothing: on an error the previous policies keep serving.
+    pub fn activate_bundle(&mut self, targz: &[u8]) -> Result<BundleInfo, String> {
+        let name = match &self.config.bundle {
+            Some(b) => b.name.as_str(),
+            None => return Err("no bundle is configured".into()),
+        };
+        let bundle = Bundle::read(
+            BundleSource::TarGz(targz),
+            self.verification.as_ref(),
+            self.engine.rego_version(),
+            &BundleLimits::DEFAULT,
+            &self.engine.limits(),
+        )
+        .map_err(|e| format!("bundle {name:?}: {e}"))?;
+        let info = self
+            .engine
+            .activate_bundle(name, bundle)
+            .map_err(|e| e.to_string())?;
+        self.ready = true;
+        // The new revision already keeps old decisions from being served;
+        // dropping them frees their room at once.
+        if let Some(cache) = self.cache.as_mut() {
+            cache.clear();
+        }
+        Ok(info)
+    }
+
+    /// Whether the rule is defined by the policies in force (a bundle
+    /// without it leaves every request to `failure_mode`).
+    pub fn has_rule(&mut self) -> bool {
+        !matches!(
+            self.engine.eval_rule(&self.rule, "{}"),
+            Err(Error::NotFound(_))
+        )
     }
 
     /// The configuration in force.

@@ -4,6 +4,7 @@
 //! Unknown keys are refused, so a misspelt key stops the plugin at start
 //! instead of silently running with a default.
 
+use crate::bundle_config::BundleConfig;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -12,7 +13,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Rego modules, inline.
+    /// Rego modules, inline; optional when a `bundle` brings the policies.
+    #[serde(default)]
     pub policies: Policies,
     /// The data document (a JSON object), merged into `data`.
     #[serde(default)]
@@ -43,6 +45,11 @@ pub struct Config {
     /// Decide, count and log, but never deny: opa-envoy-plugin's `dry-run`.
     #[serde(default)]
     pub dry_run: bool,
+    /// Poll an OPA bundle from a bundle server (an Envoy cluster) and
+    /// activate each new revision. Until the first activation requests are
+    /// answered 503 (let through under `failure_mode: open`).
+    #[serde(default)]
+    pub bundle: Option<BundleConfig>,
     /// Leave `parsed_body` and `truncated_body` out of the input (the body
     /// is still in `attributes.request.http`): opa-envoy-plugin's
     /// `skip-request-body-parse`.
@@ -144,6 +151,12 @@ pub enum FailureMode {
     Open,
 }
 
+impl Default for Policies {
+    fn default() -> Self {
+        Policies::Map(BTreeMap::new())
+    }
+}
+
 impl Default for CacheConfig {
     fn default() -> Self {
         Self {
@@ -171,8 +184,12 @@ impl Config {
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         let mut config: Config = serde_json::from_slice(bytes)
             .map_err(|e| format!("configuration is not valid: {e}"))?;
-        if config.policies().is_empty() {
-            return Err("configuration has no policies".into());
+        match &config.bundle {
+            Some(bundle) => bundle.check()?,
+            None if config.policies().is_empty() => {
+                return Err("configuration has no policies (and no bundle)".into());
+            }
+            None => {}
         }
         for status in [config.failure_status, config.deny_status] {
             if !(200..=599).contains(&status) {

@@ -7,10 +7,15 @@
 //! a size), as Envoy's ext_authz filter does, except that the headers go
 //! upstream first (see `on_http_request_headers`). Decisions are cached per
 //! worker (the cache and engine of `sark-policy-core`), and hits, misses,
-//! allows, denials and errors are Envoy counters.
+//! allows, denials and errors are Envoy counters. With a `bundle`, each
+//! worker VM polls an OPA bundle server (an Envoy cluster) on its root
+//! context's tick and activates new revisions in its own engine
+//! (`bundle_poll`).
 //!
-//! The host-facing code is this file; configuration, input, decision and
-//! metrics live in their own modules so they are tested natively.
+//! The host-facing code is this file (requests) and `root.rs` (the
+//! configuration and bundle polling); configuration, input, decision,
+//! polling and metrics live in their own modules so they are tested
+//! natively.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -31,19 +36,23 @@
 
 pub mod authz;
 pub mod body;
+pub mod bundle_config;
+pub mod bundle_poll;
 pub mod config;
 pub mod input;
 pub mod memo;
 pub mod metrics;
 pub mod response;
+mod root;
 
 use authz::{Authz, Failure};
 use body::Body;
-use config::{BodyConfig, Config};
+use config::BodyConfig;
 use input::RequestParts;
 use metrics::{Counter, Metrics};
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, LogLevel};
 use response::{Decision, Headers};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -52,11 +61,13 @@ use std::time::UNIX_EPOCH;
 
 /// The module entry point (`_initialize`); private so it needs no docs.
 mod entry {
-    use super::{LogLevel, Root, RootContext};
+    use super::LogLevel;
+    use super::root::Root;
+    use proxy_wasm::traits::RootContext;
 
     proxy_wasm::main! {{
         proxy_wasm::set_log_level(LogLevel::Info);
-        proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+        proxy_wasm::set_root_context(|id| -> Box<dyn RootContext> { Box::new(Root::new(id)) });
     }}
 }
 
@@ -64,69 +75,16 @@ mod entry {
 /// was logged (once per VM).
 static HEADERS_LATE_LOGGED: AtomicBool = AtomicBool::new(false);
 
+/// Whether the warning about requests before the first bundle was logged
+/// (once per VM).
+static NOT_READY_LOGGED: AtomicBool = AtomicBool::new(false);
+
 /// The worker's authorizer, shared by the root and every request context
 /// (a VM runs on one thread, so `Rc<RefCell<_>>` is enough).
 type Shared = Rc<RefCell<Option<Authz>>>;
 
-#[derive(Default)]
-struct Root {
-    authz: Shared,
-    metrics: Metrics,
-}
-
 fn log(level: LogLevel, message: &str) {
-    let _ = proxy_wasm::hostcalls::log(level, message);
-}
-
-impl Context for Root {}
-
-impl RootContext for Root {
-    fn on_configure(&mut self, _size: usize) -> bool {
-        let (metrics, failed) = Metrics::define();
-        if !failed.is_empty() {
-            log(
-                LogLevel::Warn,
-                &format!("sark-policy: metrics not defined: {failed:?}"),
-            );
-        }
-        self.metrics = metrics;
-        let bytes = self.get_plugin_configuration().unwrap_or_default();
-        match Config::parse(&bytes).and_then(Authz::new) {
-            Ok(authz) => {
-                log(
-                    LogLevel::Info,
-                    &format!(
-                        "sark-policy: loaded {} policies, rule {}",
-                        authz.config().policies().len(),
-                        authz.config().rule
-                    ),
-                );
-                *self.authz.borrow_mut() = Some(authz);
-                true
-            }
-            Err(e) => {
-                log(
-                    LogLevel::Error,
-                    &format!("sark-policy: bad configuration: {e}"),
-                );
-                false
-            }
-        }
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Request {
-            authz: Rc::clone(&self.authz),
-            metrics: self.metrics,
-            allowed: None,
-            waiting: None,
-            dry_run: false,
-        }))
-    }
+    let _ = hostcalls::log(level, message);
 }
 
 struct Request {
@@ -143,6 +101,16 @@ struct Request {
 impl Context for Request {}
 
 impl Request {
+    fn new(authz: Shared, metrics: Metrics) -> Self {
+        Self {
+            authz,
+            metrics,
+            allowed: None,
+            waiting: None,
+            dry_run: false,
+        }
+    }
+
     /// The request headers, and the downstream address when `source` (the
     /// cache key holds it); the rest is read by `add_properties`.
     fn parts(&self, source: bool) -> RequestParts {
@@ -249,6 +217,34 @@ impl Request {
                 }
             }
         }
+    }
+
+    /// A request before the configured bundle's first activation: no
+    /// policy can decide it, as with OPA-Envoy before its bundle is in
+    /// (an undefined decision). 503 (the service is not available yet), or
+    /// through under `failure_mode: open`.
+    fn not_ready(&mut self, parts: &RequestParts, fails_open: bool) -> Action {
+        self.metrics.incr(Counter::Requests);
+        self.metrics.incr(Counter::NotReady);
+        if !NOT_READY_LOGGED.swap(true, Ordering::Relaxed) {
+            log(
+                LogLevel::Warn,
+                &format!(
+                    "sark-policy: requests came before the first bundle was activated: {} \
+                     (counted in not_ready; logged once)",
+                    if fails_open {
+                        "let through (failure_mode open)"
+                    } else {
+                        "answered 503"
+                    }
+                ),
+            );
+        }
+        if fails_open {
+            return Action::Continue;
+        }
+        let why = "no bundle activated yet";
+        self.reply(503, &Vec::new(), "policy not loaded yet\n", parts, why)
     }
 
     /// The body is over `max_request_bytes` and no partial body is allowed:
@@ -376,15 +372,24 @@ impl HttpContext for Request {
         let settings = match self.authz.try_borrow() {
             Ok(guard) => guard.as_ref().map(|a| {
                 let c = a.config();
-                (c.with_request_body, c.dry_run, c.cache_key.source_address)
+                let not_ready = (!a.ready()).then_some(a.fails_open());
+                (
+                    c.with_request_body,
+                    c.dry_run,
+                    c.cache_key.source_address,
+                    not_ready,
+                )
             }),
             Err(_) => return self.deny(500, &Vec::new(), "sark-policy: authorizer busy\n"),
         };
-        let Some((body, dry_run, source)) = settings else {
+        let Some((body, dry_run, source, not_ready)) = settings else {
             return self.deny(500, &Vec::new(), "sark-policy: not configured\n");
         };
         self.dry_run = dry_run;
         let parts = self.parts(source);
+        if let Some(fails_open) = not_ready {
+            return self.not_ready(&parts, fails_open);
+        }
         // No body to wait for: none comes, or what comes is a tunnel.
         if let Some(body) = body
             && !end_of_stream

@@ -8,7 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 /// Metric names; Envoy shows them with its `wasmcustom.` prefix.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 15] = [
     "sark_policy.requests",
     "sark_policy.cache_hits",
     "sark_policy.cache_misses",
@@ -19,13 +19,23 @@ pub const NAMES: [&str; 10] = [
     "sark_policy.body_truncated",
     "sark_policy.body_invalid",
     "sark_policy.dry_run_would_deny",
+    "sark_policy.not_ready",
+    "sark_policy.bundle_downloads",
+    "sark_policy.bundle_not_modified",
+    "sark_policy.bundle_activations",
+    "sark_policy.bundle_failures",
 ];
+
+/// The gauge: when this VM last activated a bundle, in seconds since the
+/// epoch (0 before the first).
+pub const LAST_ACTIVATION: &str = "sark_policy.bundle_last_activation_unix_seconds";
 
 /// One counter each; `None` when the host refused to define it (then
 /// counting it is a no-op rather than a failure of the request).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Metrics {
     ids: [Option<u32>; NAMES.len()],
+    last_activation: Option<u32>,
 }
 
 /// Which counter.
@@ -52,6 +62,16 @@ pub enum Counter {
     BodyInvalid = 8,
     /// Local replies `dry_run` did not send: the request went through.
     DryRunWouldDeny = 9,
+    /// Requests that came before the configured bundle was first activated.
+    NotReady = 10,
+    /// Bundles received (200), whether activated or refused.
+    BundleDownloads = 11,
+    /// Polls answered 304: the active bundle is current.
+    BundleNotModified = 12,
+    /// Bundles activated.
+    BundleActivations = 13,
+    /// Polls that failed: an error status, no answer, or a bundle refused.
+    BundleFailures = 14,
 }
 
 impl Metrics {
@@ -65,7 +85,18 @@ impl Metrics {
                 Err(_) => failed.push(name),
             }
         }
+        match hostcalls::define_metric(MetricType::Gauge, LAST_ACTIVATION) {
+            Ok(id) => metrics.last_activation = Some(id),
+            Err(_) => failed.push(LAST_ACTIVATION),
+        }
         (metrics, failed)
+    }
+
+    /// Sets the last-activation gauge.
+    pub fn set_last_activation(&self, unix_seconds: u64) {
+        if let Some(id) = self.last_activation {
+            let _ = hostcalls::record_metric(id, unix_seconds);
+        }
     }
 
     /// Adds one to `counter`.
