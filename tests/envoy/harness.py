@@ -135,39 +135,46 @@ def listener(
 DIRECT = {"status": 200, "body": {"inline_string": "ok\n"}}
 
 
-def bootstrap(admin_port: int, upstream_port: int, listeners: list[dict[str, Any]]) -> dict[str, Any]:
+def cluster(name: str, port: int) -> dict[str, Any]:
+    """A plain-HTTP cluster of one endpoint on loopback."""
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {"address": "127.0.0.1", "port_value": port}
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
+def bootstrap(
+    admin_port: int,
+    upstream_port: int,
+    listeners: list[dict[str, Any]],
+    clusters: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Envoy's configuration: the admin endpoint, `listeners`, the
+    `upstream` cluster and any other `clusters` (a bundle server)."""
     return {
         "admin": {
             "address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}
         },
         "static_resources": {
             "listeners": listeners,
-            "clusters": [
-                {
-                    "name": "upstream",
-                    "type": "STATIC",
-                    "connect_timeout": "1s",
-                    "load_assignment": {
-                        "cluster_name": "upstream",
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {
-                                                "socket_address": {
-                                                    "address": "127.0.0.1",
-                                                    "port_value": upstream_port,
-                                                }
-                                            }
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
-                    },
-                }
-            ],
+            "clusters": [cluster("upstream", upstream_port), *(clusters or [])],
         },
     }
 
