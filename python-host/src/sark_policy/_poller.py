@@ -7,9 +7,9 @@ activated from the server) and, with a token, `Authorization: Bearer`.
 every instance) and, with `persist_dir`, written to disk; 304: nothing
 changes; anything else (a status >= 400, a network error, a bundle the
 engine refuses) is a failure: the bundle active before keeps serving, and
-the next poll comes after an exponential backoff. On start a persisted
-bundle is activated first, so a restart serves the last good bundle while
-the server is down.
+the next poll comes after an exponential backoff. A persisted bundle is
+activated when the poller is made, so a restart serves the last good
+bundle while the server is down.
 
 The polling runs in a daemon thread (standard library HTTP only). Calls of
 the engine never wait on it, except for the instance locks the activation
@@ -67,12 +67,12 @@ class BundlePoller:
     The constructor activates the bundle persisted in `persist_dir`, if
     any (a refusal is recorded in the status, not raised), so a restart
     serves the last good bundle before the first poll, even with the
-    server down. `start()` runs it in a daemon thread until `stop()` (or use it as a
-    context manager); `poll_now()` polls once, synchronously. From a
-    coroutine, `start()` returns at once; `stop()` and `poll_now()` wait for
-    a request in flight, so call them with `asyncio.to_thread`. `status()`
-    is the bundle's status, also in the engine's metrics and Prometheus
-    text. Raises `ValueError` for a URL that is not http(s), delays out of
+    server down. `start()` runs the poller in a daemon thread until
+    `stop()` (or use it as a context manager); `poll_now()` polls once,
+    synchronously. From a coroutine, `start()` returns at once; `stop()`
+    and `poll_now()` wait for a request in flight, so call them with
+    `asyncio.to_thread`. `status()` is the bundle's status, also in the
+    engine's metrics and Prometheus text. Raises `ValueError` for a URL that is not http(s), delays out of
     order, or (with `persist_dir`) the name "", "." or "..". The bundle's
     directory in `persist_dir` is its name with characters other than
     ASCII letters, digits, `.`, `_` and `-` as `_` (as the Rust host).
