@@ -82,7 +82,15 @@ def eventually(what: str, cond: Callable[[], bool], timeout: float = 8.0) -> flo
 
 def run_bundles(upstream_port: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="sark-bundles-"))
-    server = BundleServer(root, require_token=TOKEN).start()
+    try:
+        with BundleServer(root, require_token=TOKEN) as server:
+            run_with(server, root, upstream_port)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run_with(server: BundleServer, root: Path, upstream_port: int) -> None:
+    """The checks, with `server` serving `root`."""
     names = ("admin", "main", "open", "signed")
     ports = {n: harness.free_port() for n in names}
 
@@ -225,5 +233,3 @@ def run_bundles(upstream_port: int) -> None:
                                                   or k == "not_ready"}, sort_keys=True))
     finally:
         envoy.stop()
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
