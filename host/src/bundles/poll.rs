@@ -126,14 +126,23 @@ impl BundlePoller {
 
     /// [`new`](Self::new), then polls at once and keeps polling.
     pub fn start(engine: &PolicyEngine, config: BundleConfig) -> Result<Self> {
-        let mut poller = Self::new(engine, config)?;
-        let inner = poller.inner.clone();
+        Self::new(engine, config)?.spawn()
+    }
+
+    /// Keeps polling on a thread of its own: at once, or after one delay
+    /// when this poller has polled already ([`poll_now`](Self::poll_now)).
+    pub fn spawn(mut self) -> Result<Self> {
+        if self.thread.is_some() {
+            return Ok(self);
+        }
+        let inner = self.inner.clone();
+        let polled = self.status().last_request.is_some();
         let thread = std::thread::Builder::new()
             .name(format!("sark-bundle-{}", inner.config.name))
-            .spawn(move || inner.run())
+            .spawn(move || inner.run(polled))
             .map_err(|e| Error::Runtime(format!("starting the bundle poller: {e}")))?;
-        poller.thread = Some(thread);
-        Ok(poller)
+        self.thread = Some(thread);
+        Ok(self)
     }
 
     /// One poll now, on this thread.
@@ -176,11 +185,16 @@ impl Inner {
         self.engine.bundle_registry()
     }
 
-    fn run(&self) {
+    fn run(&self, polled: bool) {
+        let mut wait_first = polled;
         loop {
-            let delay = match self.poll() {
-                Ok(_) => self.next_delay(),
-                Err(_) => self.backoff(),
+            let delay = if std::mem::take(&mut wait_first) {
+                self.next_delay()
+            } else {
+                match self.poll() {
+                    Ok(_) => self.next_delay(),
+                    Err(_) => self.backoff(),
+                }
             };
             let stop = self.stop.lock().unwrap_or_else(PoisonError::into_inner);
             let (stop, _) = self

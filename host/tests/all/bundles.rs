@@ -351,3 +351,95 @@ fn a_started_poller_picks_up_new_revisions_on_its_own() {
     let s = &engine.metrics().bundles[0];
     assert_eq!((s.downloads, s.activations, s.failures), (2, 2, 0), "{s:?}");
 }
+
+fn cli() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sark-policy"))
+}
+
+#[test]
+fn the_cli_takes_bundles_from_files_and_from_a_bundle_server() {
+    use std::io::Write;
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("main.tar.gz");
+    publish(&file, &bundle("r1", "alice"));
+    let input = root.path().join("input.json");
+    std::fs::write(&input, r#"{"user":"alice"}"#).unwrap();
+    let out = cli()
+        .args(["eval", "-b"])
+        .arg(&file)
+        .arg("-i")
+        .arg(&input)
+        .arg("data.authz.allow")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "true");
+    assert!(
+        stderr.contains("bundle main: revision \"r1\" activated"),
+        "{stderr}"
+    );
+    // Signed: OPA's bundle with its HS256 secret; tampered, refused.
+    let secret = root.path().join("secret");
+    std::fs::write(&secret, "secret").unwrap();
+    for (data, ok) in [(r#"{"foo": "bar"}"#, true), (r#"{"foo": "evil"}"#, false)] {
+        let signed = root.path().join("signed.tar.gz");
+        std::fs::write(&signed, opa_signed(data)).unwrap();
+        let out = cli()
+            .args(["query", "-b"])
+            .arg(&signed)
+            .args(["--verification-key"])
+            .arg(&secret)
+            .args([
+                "--verification-key-id",
+                "foo",
+                "--signing-alg",
+                "HS256",
+                "x := data.example1.foo",
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.success(), ok, "{stderr}");
+        if !ok {
+            assert!(stderr.contains("digest mismatch"), "{stderr}");
+        }
+    }
+    // decide, polling nginx.
+    let server = BundleServer::start(root.path(), None);
+    let mut child = cli()
+        .args([
+            "decide",
+            "--rule",
+            "data.authz.allow",
+            "--bundle-name",
+            "main",
+            "--bundle-url",
+        ])
+        .arg(server.url("main.tar.gz"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let requests = "{\"user\":\"alice\",\"action\":\"read\",\"resource\":\"doc\"}\n{\"user\":\"bob\",\"action\":\"read\",\"resource\":\"doc\"}\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(requests.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let allowed: Vec<bool> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["allowed"] == true)
+        .collect();
+    assert_eq!(allowed, [true, false], "{stdout}");
+    assert!(
+        stderr.contains("bundles: main r1 (1 activations, 0 failures)"),
+        "{stderr}"
+    );
+}

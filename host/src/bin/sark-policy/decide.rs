@@ -47,7 +47,7 @@ fn summary(m: &Metrics) -> String {
         format!(" ({reasons})")
     };
     format!(
-        "requests {} | hits {} ({:.1}%) | misses {} ({:.1}%) | evictions {} | latency avg {:.1} us, p50 {:.1} us, p95 {:.1} us, p99 {:.1} us | recycles {} | timeouts {} | evaluations: rvm {}, interpreter {interpreted}{reasons}",
+        "requests {} | hits {} ({:.1}%) | misses {} ({:.1}%) | evictions {} | latency avg {:.1} us, p50 {:.1} us, p95 {:.1} us, p99 {:.1} us | recycles {} | timeouts {} | evaluations: rvm {}, interpreter {interpreted}{reasons}{}",
         m.total_requests,
         m.hits,
         m.hit_rate,
@@ -61,7 +61,35 @@ fn summary(m: &Metrics) -> String {
         m.recycles,
         m.timeouts,
         m.rvm_evaluations,
+        bundles(m),
     )
+}
+
+/// ` | bundles: main r3 (2 activations, 1 failure: why)`, or nothing.
+fn bundles(m: &Metrics) -> String {
+    let parts: Vec<String> = m
+        .bundles
+        .iter()
+        .map(|b| {
+            let error = b
+                .last_error
+                .as_ref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default();
+            format!(
+                "{} {} ({} activations, {} failures{error})",
+                b.name,
+                b.active_revision.as_deref().unwrap_or("(none)"),
+                b.activations,
+                b.failures
+            )
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" | bundles: {}", parts.join(", "))
+    }
 }
 
 /// The rules the RVM does not run, one line each, for stderr.
@@ -77,7 +105,8 @@ fn fallbacks(m: &Metrics) -> String {
 pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
     let runtime = a.common.runtime(a.shards, a.capacity)?;
     let load = runtime.load_report();
-    let engine = a.common.engine(&runtime)?;
+    // The poller keeps the bundle current while requests stream in.
+    let (engine, _poller) = a.common.engine(&runtime, true)?;
     let authz = engine.authorizer(&a.rule);
     eprintln!(
         "component: {} in {:.1} ms",

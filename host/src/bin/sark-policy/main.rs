@@ -4,6 +4,7 @@
 //! `eval` one rule, `query` a Rego query, `decide` a JSONL stream of
 //! requests through the decision cache, or `test` Rego unit tests.
 
+mod bundle_args;
 mod decide;
 mod line;
 mod load;
@@ -13,7 +14,7 @@ mod test_files;
 mod test_report;
 
 use clap::{Args, Parser, Subcommand};
-use sark_policy_host::{EvalOptions, PolicyEngine, RegoVersion, Runtime};
+use sark_policy_host::{BundlePoller, EvalOptions, PolicyEngine, RegoVersion, Runtime};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -42,12 +43,12 @@ enum Command {
 /// Options shared by every command: what to load and the sandbox.
 #[derive(Args, Clone)]
 struct Common {
-    /// Rego policy files (repeat for several).
+    /// Rego policy files (repeat for several); optional with bundles.
     #[arg(
         short = 'p',
         long = "policy",
         value_name = "FILE.rego",
-        required = true
+        required_unless_present_any = ["bundles", "bundle_url"]
     )]
     policies: Vec<PathBuf>,
     /// JSON data documents, merged in order.
@@ -76,6 +77,8 @@ struct Common {
     /// ... }`), as `opa --v0-compatible` does.
     #[arg(long)]
     v0_compatible: bool,
+    #[command(flatten)]
+    bundles: bundle_args::BundleArgs,
 }
 
 #[derive(Args)]
@@ -123,17 +126,24 @@ impl Common {
         b.build().map_err(|e| e.to_string())
     }
 
-    fn engine(&self, runtime: &Runtime) -> Result<PolicyEngine, String> {
+    /// The engine with the policies, data and bundles loaded, and the
+    /// bundle poller when `poll` and a `--bundle-url` ask for one.
+    fn engine(
+        &self,
+        runtime: &Runtime,
+        poll: bool,
+    ) -> Result<(PolicyEngine, Option<BundlePoller>), String> {
         let engine = runtime.engine().map_err(|e| e.to_string())?;
         load::policies_and_data(&engine, &self.policies, &self.data)?;
-        Ok(engine)
+        let poller = self.bundles.load(&engine, poll)?;
+        Ok((engine, poller))
     }
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Eval(a) => {
-            let engine = a.common.engine(&a.common.runtime(1, 1)?)?;
+            let (engine, _) = a.common.engine(&a.common.runtime(1, 1)?, false)?;
             let input = load::optional_text(a.input.as_deref())?;
             match engine.eval_rule(&a.rule, &input) {
                 Ok(Some(v)) => println!("{v}"),
@@ -143,7 +153,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Query(a) => {
-            let engine = a.common.engine(&a.common.runtime(1, 1)?)?;
+            let (engine, _) = a.common.engine(&a.common.runtime(1, 1)?, false)?;
             let input = load::optional_text(a.input.as_deref())?;
             let out = engine
                 .eval_query(&a.query, &input)
