@@ -304,13 +304,13 @@ def test_bundle_status_in_metrics_and_prometheus() -> None:
     assert status['we"ird']["active_revision"] == "v1"
     assert status["main"]["active_revision"] is None and status["main"]["failures"] == 1
     text = Authorizer(e, RULE).prometheus()
-    assert 'sark_bundle_info{bundle="we\\"ird",revision="v1"} 1' in text
-    assert 'sark_bundle_activations_total{bundle="we\\"ird"} 1' in text
-    assert 'sark_bundle_failures_total{bundle="main"} 1' in text
-    assert ('sark_bundle_last_error_info{bundle="main",error="invalid-bundle: manifest roots '
+    assert 'sark_policy_bundle_info{bundle="we\\"ird",revision="v1"} 1' in text
+    assert 'sark_policy_bundle_activations_total{bundle="we\\"ird"} 1' in text
+    assert 'sark_policy_bundle_failures_total{bundle="main"} 1' in text
+    assert ('sark_policy_bundle_last_error_info{bundle="main",error="invalid-bundle: manifest roots '
             '[\\"authz\\"] do not permit data') in text
-    assert "# TYPE sark_bundle_downloads_total counter" in text
-    assert "# TYPE sark_bundle_last_activation_timestamp_seconds gauge" in text
+    assert "# TYPE sark_policy_bundle_downloads_total counter" in text
+    assert "# TYPE sark_policy_bundle_last_activation_timestamp_seconds gauge" in text
     assert PolicyEngine().prometheus().count("sark_bundle") == 0
 
 
@@ -374,12 +374,12 @@ def test_a_corrupt_bundle_keeps_the_previous_one(served: tuple[BundleServer, Pat
         assert status.active_revision == "v1" and status.last_error
         assert answers(e) == (True, False, "v1")
     assert (status.failures, status.consecutive_failures, status.downloads) == (3, 3, 4)
-    assert "sark_bundle_last_error_info{" in e.prometheus()
+    assert "sark_policy_bundle_last_error_info{" in e.prometheus()
     publish(bundle, targz(signed(files_of("v3"), "s3cret")))
     status = p.poll_now()
     assert (status.active_revision, status.last_error, status.consecutive_failures) == (
         "v3", None, 0)
-    assert "sark_bundle_last_error_info{" not in e.prometheus()
+    assert "sark_policy_bundle_last_error_info{" not in e.prometheus()
 
 
 def test_poller_sends_the_bearer_token(tmp_path: Path) -> None:

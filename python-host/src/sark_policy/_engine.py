@@ -483,7 +483,7 @@ class PolicyEngine:
         `{path="interpreter",reason="..."}`,
         `sark_policy_rvm_programs_compiled_total` and the gauge
         `sark_policy_rvm_fallback_rules`, then the bundles' status
-        (`sark_bundle_*`, see `BundleStatus`), with the Rust host's names."""
+        (`sark_policy_bundle_*`, see `BundleStatus`), with the Rust host's names."""
         return (prometheus_eval_text(self.get_metrics())
                 + prometheus_bundle_text(self._bundle_statuses.all()))
 

@@ -1,7 +1,7 @@
 """The status of an engine's bundles (OPA's bundle status): per bundle, the
 active revision, the times of the last request, download and activation,
 the last error, and counters; in the metrics dict and as Prometheus text
-with the Rust host's names (`sark_bundle_*`).
+with the Rust host's names (`sark_policy_bundle_*`).
 
 `activate_bundle` records activations and failures; a `BundlePoller`
 registers its URL and records its requests, downloads and 304s.
@@ -126,36 +126,36 @@ def _label(value: str) -> str:
 
 
 _GAUGES = (  # (metric, field, type, help)
-    ("sark_bundle_last_request_timestamp_seconds", "last_request", "gauge",
+    ("sark_policy_bundle_last_request_timestamp_seconds", "last_request", "gauge",
      "Unix time of the last request to the bundle server."),
-    ("sark_bundle_last_download_timestamp_seconds", "last_successful_download", "gauge",
+    ("sark_policy_bundle_last_download_timestamp_seconds", "last_successful_download", "gauge",
      "Unix time of the last successful download."),
-    ("sark_bundle_last_activation_timestamp_seconds", "last_successful_activation", "gauge",
+    ("sark_policy_bundle_last_activation_timestamp_seconds", "last_successful_activation", "gauge",
      "Unix time of the last successful activation."),
-    ("sark_bundle_downloads_total", "downloads", "counter", "Bundles downloaded."),
-    ("sark_bundle_not_modified_total", "not_modified", "counter",
+    ("sark_policy_bundle_downloads_total", "downloads", "counter", "Bundles downloaded."),
+    ("sark_policy_bundle_not_modified_total", "not_modified", "counter",
      "Polls answered 304 Not Modified."),
-    ("sark_bundle_activations_total", "activations", "counter", "Bundles activated."),
-    ("sark_bundle_failures_total", "failures", "counter",
+    ("sark_policy_bundle_activations_total", "activations", "counter", "Bundles activated."),
+    ("sark_policy_bundle_failures_total", "failures", "counter",
      "Requests, downloads and activations that failed."),
 )
 
 
 def prometheus_bundle_text(statuses: list[BundleStatus]) -> str:
     """Prometheus text of bundle statuses (empty without bundles): the info
-    gauge `sark_bundle_info{bundle,revision} 1` of each active bundle,
+    gauge `sark_policy_bundle_info{bundle,revision} 1` of each active bundle,
     timestamps (only once set) and counters by `bundle`, and
-    `sark_bundle_last_error_info{bundle,error} 1` while the last attempt
+    `sark_policy_bundle_last_error_info{bundle,error} 1` while the last attempt
     failed."""
     if not statuses:
         return ""
     lines = [
-        "# HELP sark_bundle_info The revision each bundle serves.",
-        "# TYPE sark_bundle_info gauge",
+        "# HELP sark_policy_bundle_info The revision each bundle serves.",
+        "# TYPE sark_policy_bundle_info gauge",
     ]
     for s in statuses:
         if s.active_revision is not None:
-            lines.append(f'sark_bundle_info{{bundle="{_label(s.name)}",'
+            lines.append(f'sark_policy_bundle_info{{bundle="{_label(s.name)}",'
                          f'revision="{_label(s.active_revision)}"}} 1')
     for metric, field, kind, help_text in _GAUGES:
         lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} {kind}"]
@@ -166,11 +166,11 @@ def prometheus_bundle_text(statuses: list[BundleStatus]) -> str:
             text = f"{value:.3f}" if isinstance(value, float) else str(value)
             lines.append(f'{metric}{{bundle="{_label(s.name)}"}} {text}')
     lines += [
-        "# HELP sark_bundle_last_error_info Why the last attempt failed, while it has.",
-        "# TYPE sark_bundle_last_error_info gauge",
+        "# HELP sark_policy_bundle_last_error_info Why the last attempt failed, while it has.",
+        "# TYPE sark_policy_bundle_last_error_info gauge",
     ]
     for s in statuses:
         if s.last_error is not None:
-            lines.append(f'sark_bundle_last_error_info{{bundle="{_label(s.name)}",'
+            lines.append(f'sark_policy_bundle_last_error_info{{bundle="{_label(s.name)}",'
                          f'error="{_label(s.last_error)}"}} 1')
     return "\n".join(lines) + "\n"
