@@ -213,7 +213,15 @@ impl Pool {
             }
             next_state = Some(new_state);
         }
-        if let Some(state) = next_state.filter(|s| s.wants_compaction()) {
+        // A bundle's roots may have changed: data the journal holds under
+        // roots no bundle owns any more would come back in a replacement
+        // instance, so the journal is rebuilt from the data as it is now.
+        let roots_changed = match (&change, &result) {
+            (Change::RemoveBundle(_), _) => true,
+            (Change::ActivateBundle(..), Applied::Bundle(info)) => info.deltas == 0,
+            _ => false,
+        };
+        if let Some(state) = next_state.filter(|s| roots_changed || s.wants_compaction()) {
             self.compact(&state);
         }
         Ok(result)
@@ -221,17 +229,24 @@ impl Pool {
 
     /// Replaces every shard's state (`state`, which they all hold) by one
     /// whose data changes are the merged document, read from the first
-    /// shard's instance. Call with the changes lock held. If the document
+    /// shard's instance, without the data under active bundles' roots (the
+    /// bundles replay it). Call with the changes lock held. If the document
     /// cannot be read or cut to the component's limit, the journal stays
     /// as it is and compaction is tried again after as many merges again.
     fn compact(&self, state: &PolicyState) {
         let read = self.run(0, |g, store| {
             let e = g.api.sark_policy_evaluator().engine();
             let limits = e.call_limits(&mut *store, g.engine)?;
+            let bundles = e.call_bundles(&mut *store, g.engine)?;
             Ok(e.call_data(store, g.engine)?
-                .map(|doc| (doc, limits.max_bytes)))
+                .map(|doc| (doc, limits.max_bytes, bundles)))
         });
-        let compacted = read.ok().and_then(|(doc, max_bytes)| {
+        let compacted = read.ok().and_then(|(doc, max_bytes, bundles)| {
+            let roots: Vec<&str> = bundles
+                .iter()
+                .flat_map(|b| b.roots.iter().map(String::as_str))
+                .collect();
+            let doc = crate::state::without_roots(&doc, &roots)?;
             state.compacted(&doc, usize::try_from(max_bytes).unwrap_or(usize::MAX))
         });
         let next = Arc::new(compacted.unwrap_or_else(|| state.compaction_deferred()));

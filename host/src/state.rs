@@ -232,6 +232,32 @@ impl Change<'_> {
     }
 }
 
+/// `document` without the values under `roots` (`a/b` paths; `""` is the
+/// whole document). `None` when it is not a JSON object.
+pub(crate) fn without_roots(document: &str, roots: &[&str]) -> Option<String> {
+    if roots.is_empty() {
+        return Some(document.to_owned());
+    }
+    let mut doc: Value = serde_json::from_str(document).ok()?;
+    'roots: for root in roots {
+        let segs: Vec<&str> = root.split('/').filter(|s| !s.is_empty()).collect();
+        let Some((last, parents)) = segs.split_last() else {
+            return Some("{}".into());
+        };
+        let mut node = &mut doc;
+        for seg in parents {
+            match node.get_mut(*seg) {
+                Some(next) => node = next,
+                None => continue 'roots,
+            }
+        }
+        if let Value::Object(map) = node {
+            map.remove(*last);
+        }
+    }
+    doc.is_object().then(|| doc.to_string())
+}
+
 /// `document` (a JSON object) as JSON texts of at most `max_bytes` bytes
 /// each whose merge is `document`: itself when it fits, else objects
 /// holding groups of its entries, an entry too large for a piece of its
@@ -327,6 +353,21 @@ mod tests {
         }
         assert_eq!(&merged, doc);
         pieces.len()
+    }
+
+    #[test]
+    fn bundle_roots_are_cut_out_of_the_document() {
+        let doc = r#"{"a":{"b":1,"c":2},"d":3}"#;
+        assert_eq!(without_roots(doc, &[]).unwrap(), doc);
+        assert_eq!(
+            without_roots(doc, &["a/b", "x/y"]).unwrap(),
+            r#"{"a":{"c":2},"d":3}"#
+        );
+        assert_eq!(
+            without_roots(doc, &["d", "b/c"]).unwrap(),
+            r#"{"a":{"b":1,"c":2}}"#
+        );
+        assert_eq!(without_roots(doc, &[""]).unwrap(), "{}");
     }
 
     #[test]

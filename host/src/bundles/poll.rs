@@ -57,8 +57,8 @@ impl BundleConfig {
 
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Runtime(format!("bundle {:?}: {m}", self.name)));
-        if self.name.is_empty() {
-            return bad("a bundle needs a name".into());
+        if matches!(self.name.as_str(), "" | "." | "..") {
+            return bad("a bundle needs a name (not `.` or `..`: it names a directory)".into());
         }
         if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
             return bad(format!("{:?} is not an http:// or https:// URL", self.url));

@@ -443,3 +443,34 @@ fn the_cli_takes_bundles_from_files_and_from_a_bundle_server() {
         "{stderr}"
     );
 }
+
+/// Data the journal holds under a bundle's roots must not come back in a
+/// replacement instance once the bundle (or its roots) is gone.
+#[test]
+fn removed_bundle_data_does_not_come_back_after_a_trap() {
+    let engine = new_engine(1);
+    engine
+        .add_data(r#"{"authz": {"stale": true}, "keep": 1}"#)
+        .unwrap();
+    engine
+        .activate_bundle("main", BundleSource::Tarball(bundle("r1", "alice")), None)
+        .unwrap();
+    // Many merges: the journal is compacted while the bundle is active.
+    for i in 0..40 {
+        engine.add_data(&format!(r#"{{"n{i}": {i}}}"#)).unwrap();
+    }
+    engine.remove_bundle("main").unwrap();
+    let before = engine.eval_query("x := data", "").unwrap();
+    assert!(
+        !before.contains("stale") && !before.contains("carol"),
+        "{before}"
+    );
+    assert!(
+        engine
+            .eval_query(&trap_query(), "")
+            .unwrap_err()
+            .is_sandbox_event()
+    );
+    assert_eq!(engine.eval_query("x := data", "").unwrap(), before);
+    assert!(engine.journal_len() <= 2, "{}", engine.journal_len());
+}
