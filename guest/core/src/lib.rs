@@ -42,6 +42,7 @@ pub mod authorizer;
 mod builtins;
 pub mod bundle;
 mod cache;
+pub mod decision_log;
 mod engine;
 mod error;
 pub mod keys;

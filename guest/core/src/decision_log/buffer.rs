@@ -1,0 +1,151 @@
+//! The bounded buffer of encoded events and the batches hosts upload.
+
+use serde_json::Value as Json;
+use std::collections::VecDeque;
+use std::io::Write;
+
+/// Counters of a decision log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Events accepted into the buffer.
+    pub logged: u64,
+    /// Events dropped, oldest first, because the buffer was full.
+    pub dropped_buffer_full: u64,
+    /// Events dropped because masking failed (never shipped unmasked).
+    pub dropped_mask_error: u64,
+    /// Events whose input (and, if needed, result) was cut to fit the
+    /// per-event limit.
+    pub truncated: u64,
+    /// Events in the buffer now.
+    pub buffered_events: u64,
+    /// Bytes of the events in the buffer now (JSON, uncompressed).
+    pub buffered_bytes: u64,
+    /// Batches taken for upload.
+    pub batches: u64,
+    /// Events in the batches taken.
+    pub batched_events: u64,
+}
+
+/// A batch for upload: a gzipped JSON array of events, the body OPA's
+/// decision-log plugin POSTs (`Content-Encoding: gzip`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// The gzipped JSON array.
+    pub gzip: Vec<u8>,
+    /// Events in it.
+    pub events: u32,
+    /// Bytes of the JSON array before compression.
+    pub json_bytes: usize,
+}
+
+/// Encoded events, oldest first, at most `max_bytes` of them.
+#[derive(Debug, Clone)]
+pub struct LogBuffer {
+    events: VecDeque<String>,
+    bytes: usize,
+    max_bytes: usize,
+    max_event_bytes: usize,
+    stats: LogStats,
+}
+
+impl LogBuffer {
+    /// A buffer of at most `max_bytes` of events, each at most
+    /// `max_event_bytes` (larger ones lose their input, then their result).
+    pub fn new(max_bytes: usize, max_event_bytes: usize) -> Self {
+        LogBuffer {
+            events: VecDeque::new(),
+            bytes: 0,
+            max_bytes,
+            max_event_bytes: max_event_bytes.min(max_bytes),
+            stats: LogStats::default(),
+        }
+    }
+
+    /// Adds a masked event, dropping the oldest while the buffer is over
+    /// its size (each drop counted).
+    pub fn push(&mut self, mut event: Json) {
+        let mut text = event.to_string();
+        if text.len() > self.max_event_bytes {
+            self.stats.truncated += 1;
+            for field in ["input", "result"] {
+                if text.len() <= self.max_event_bytes {
+                    break;
+                }
+                if let Json::Object(e) = &mut event
+                    && e.remove(field).is_some()
+                {
+                    let erased = e.entry("erased").or_insert_with(|| Json::Array(Vec::new()));
+                    if let Json::Array(list) = erased {
+                        list.push(Json::String(format!("/{field}")));
+                    }
+                    e.insert("truncated".into(), Json::Bool(true));
+                }
+                text = event.to_string();
+            }
+            if text.len() > self.max_event_bytes {
+                // Labels and ids alone over the limit: nothing to ship.
+                self.stats.dropped_buffer_full += 1;
+                return;
+            }
+        }
+        self.bytes += text.len();
+        self.events.push_back(text);
+        self.stats.logged += 1;
+        while self.bytes > self.max_bytes {
+            match self.events.pop_front() {
+                Some(old) => {
+                    self.bytes -= old.len();
+                    self.stats.dropped_buffer_full += 1;
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Counts an event dropped because masking failed.
+    pub fn mask_error(&mut self) {
+        self.stats.dropped_mask_error += 1;
+    }
+
+    /// The oldest events, up to `max_json_bytes` of JSON (at least one), as
+    /// a gzipped array; `None` when the buffer is empty.
+    pub fn take_batch(&mut self, max_json_bytes: usize) -> Option<Batch> {
+        let first = self.events.pop_front()?;
+        let mut json = String::with_capacity(first.len() + 2);
+        json.push('[');
+        json.push_str(&first);
+        self.bytes -= first.len();
+        let mut events = 1u32;
+        while let Some(next) = self.events.front() {
+            if json.len() + next.len() + 2 > max_json_bytes {
+                break;
+            }
+            json.push(',');
+            json.push_str(next);
+            self.bytes -= next.len();
+            self.events.pop_front();
+            events += 1;
+        }
+        json.push(']');
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        // Writing to a Vec cannot fail.
+        let _ = gz.write_all(json.as_bytes());
+        let gzip = gz.finish().unwrap_or_default();
+        self.stats.batches += 1;
+        self.stats.batched_events += u64::from(events);
+        Some(Batch {
+            gzip,
+            events,
+            json_bytes: json.len(),
+        })
+    }
+
+    /// The counters, with the buffer's present size.
+    pub fn stats(&self) -> LogStats {
+        LogStats {
+            buffered_events: self.events.len() as u64,
+            buffered_bytes: self.bytes as u64,
+            ..self.stats
+        }
+    }
+}
