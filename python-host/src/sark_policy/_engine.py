@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -334,6 +335,18 @@ class PolicyEngine:
         (64 MiB, 10,000 files, the document limits per file), `OSError`
         for a path that cannot be read, `TypeError` for another source;
         refusals are recorded in the bundle's status."""
+        return self._activate_bundle(name, source, verification)
+
+    def load_bundle(self, source: BundleSource, name: str | None = None,
+                    verification: Verification | None = None) -> BundleInfo:
+        """`activate_bundle` with the name defaulted: a path's file name
+        without `.tar.gz` (as the CLI's `--bundle`), else `"bundle"`."""
+        if name is None:
+            if isinstance(source, (str, os.PathLike)):
+                base = os.path.basename(os.path.normpath(os.fspath(source)))
+                name = base.removesuffix(".tar.gz") or "bundle"
+            else:
+                name = "bundle"
         return self._activate_bundle(name, source, verification)
 
     def _activate_bundle(self, name: str, source: BundleSource,

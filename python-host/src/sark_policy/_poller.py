@@ -18,6 +18,7 @@ itself takes, as for any change; an event loop is never blocked by it.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import logging
 import os
@@ -147,6 +148,21 @@ class BundlePoller:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    async def run_async(self) -> None:
+        """Polls from an asyncio program until cancelled: each poll runs in
+        a worker thread (`asyncio.to_thread`), the waits are
+        `asyncio.sleep`, so the event loop is never blocked. Use it as a
+        task: `task = asyncio.create_task(poller.run_async())`, and
+        `task.cancel()` to stop; or `start_async()`."""
+        while True:
+            await asyncio.to_thread(self.poll_now)
+            await asyncio.sleep(self.next_delay())
+
+    def start_async(self) -> asyncio.Task[None]:
+        """`run_async()` as a task of the running event loop."""
+        return asyncio.get_running_loop().create_task(
+            self.run_async(), name=f"sark-bundle-{self.name}")
 
     @property
     def running(self) -> bool:
