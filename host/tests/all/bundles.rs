@@ -474,3 +474,58 @@ fn removed_bundle_data_does_not_come_back_after_a_trap() {
     assert_eq!(engine.eval_query("x := data", "").unwrap(), before);
     assert!(engine.journal_len() <= 2, "{}", engine.journal_len());
 }
+
+#[test]
+fn the_cli_tests_a_bundle_and_eval_takes_the_rule_either_way() {
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("prod.tar.gz");
+    let test = "package authz_test\ntest_alice if data.authz.allow with input as {\"user\": \"alice\"}\ntest_bob if data.authz.allow with input as {\"user\": \"bob\"}\n";
+    std::fs::write(
+        &file,
+        targz(&[
+            (
+                ".manifest",
+                r#"{"revision": "t1", "roots": ["authz", "authz_test"]}"#,
+            ),
+            ("authz/policy.rego", &policy("alice")),
+            ("authz_test/policy_test.rego", test),
+        ]),
+    )
+    .unwrap();
+    let out = cli()
+        .args(["test", "-v", "-b"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("data.authz_test.test_alice: PASS"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("data.authz_test.test_bob: FAIL"),
+        "{stdout}"
+    );
+    let input = root.path().join("input.json");
+    std::fs::write(&input, r#"{"user":"alice"}"#).unwrap();
+    for rule in [
+        &["data.authz.allow"][..],
+        &["--rule", "data.authz.allow"][..],
+    ] {
+        let out = cli()
+            .args(["eval", "-b"])
+            .arg(&file)
+            .arg("-i")
+            .arg(&input)
+            .args(rule)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "true");
+    }
+}

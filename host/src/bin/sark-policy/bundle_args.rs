@@ -56,6 +56,13 @@ pub struct BundleArgs {
     pub exclude_files: Vec<String>,
 }
 
+/// A bundle's name from its path: the file name without `.tar.gz`.
+pub fn name_of(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
 impl BundleArgs {
     fn verification(&self) -> Result<Option<Verification>, String> {
         let Some(path) = &self.verification_key else {
@@ -80,10 +87,7 @@ impl BundleArgs {
     pub fn load(&self, engine: &PolicyEngine, poll: bool) -> Result<Option<BundlePoller>, String> {
         let verification = self.verification()?;
         for path in &self.bundles {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().trim_end_matches(".tar.gz").to_owned())
-                .unwrap_or_else(|| path.display().to_string());
+            let name = name_of(path);
             let source =
                 BundleSource::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let info = engine

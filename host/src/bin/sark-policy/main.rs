@@ -89,7 +89,11 @@ struct EvalArgs {
     #[arg(short = 'i', long = "input", value_name = "FILE.json")]
     input: Option<PathBuf>,
     /// The rule, e.g. `data.authz.allow` or `authz/allow`.
-    rule: String,
+    #[arg(required_unless_present = "rule_flag", conflicts_with = "rule_flag")]
+    rule: Option<String>,
+    /// The rule, as `decide --rule` takes it (the same as the argument).
+    #[arg(long = "rule", id = "rule_flag", value_name = "RULE")]
+    rule_flag: Option<String>,
 }
 
 #[derive(Args)]
@@ -145,9 +149,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Eval(a) => {
             let (engine, _) = a.common.engine(&a.common.runtime(1, 1)?, false)?;
             let input = load::optional_text(a.input.as_deref())?;
-            match engine.eval_rule(&a.rule, &input) {
+            let rule = a.rule.or(a.rule_flag).unwrap_or_default();
+            match engine.eval_rule(&rule, &input) {
                 Ok(Some(v)) => println!("{v}"),
-                Ok(None) => eprintln!("{}: undefined", a.rule),
+                Ok(None) => eprintln!("{rule}: undefined"),
                 Err(e) => return Err(load::located(a.input.as_deref(), &e)),
             }
             Ok(ExitCode::SUCCESS)

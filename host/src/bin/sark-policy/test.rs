@@ -5,7 +5,7 @@
 use crate::test_files;
 use crate::test_report::{self, Format};
 use clap::Args;
-use sark_policy_host::{RegoVersion, Runtime, TestOutcome};
+use sark_policy_host::{BundleSource, RegoVersion, Runtime, TestOutcome};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,8 +16,12 @@ pub struct TestArgs {
     /// `*.rego` files are modules; `*.json`, `*.yaml` and `*.yml` files are
     /// data, loaded under the path of their directory relative to the
     /// directory given (as `opa test` loads them).
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "bundles", value_name = "PATH")]
     paths: Vec<PathBuf>,
+    /// OPA bundles (`.tar.gz` or directories) whose modules and data are
+    /// tested, as `opa test -b`; each is named after its file name.
+    #[arg(short = 'b', long = "bundle", value_name = "PATH")]
+    bundles: Vec<PathBuf>,
     /// Run only the tests whose full name (`data.pkg.test_x`) this regular
     /// expression matches.
     #[arg(short = 'r', long = "run", value_name = "REGEX", default_value = "")]
@@ -71,6 +75,14 @@ pub fn run(a: TestArgs) -> Result<ExitCode, String> {
     }
     let runtime = b.build().map_err(|e| e.to_string())?;
     let engine = runtime.engine().map_err(|e| e.to_string())?;
+    for path in &a.bundles {
+        let name = crate::bundle_args::name_of(path);
+        let source =
+            BundleSource::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        engine
+            .activate_bundle(&name, source, None)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let files = test_files::collect(&a.paths)?;
     test_files::load(&engine, &files)?;
     let results = engine.run_tests(&a.run).map_err(|e| e.to_string())?;
