@@ -217,9 +217,10 @@ fn component_loading_errors_are_clear() {
         .err()
         .unwrap();
     assert!(matches!(module, Error::Incompatible(_)), "{module}");
-    // A valid component that does not implement sark:policy@0.1.0.
+    // A valid component that does not implement sark:policy@0.1.0: the
+    // empty one, `(component)` in the binary format (version 0x0d, layer 1).
     let other = builder()
-        .component_bytes(b"(component)".to_vec())
+        .component_bytes(b"\0asm\x0d\0\x01\0".to_vec())
         .build()
         .err()
         .unwrap();
