@@ -48,8 +48,10 @@ impl PolicyEngine {
     /// the bundle active before keeps serving. The revision changes, so no
     /// decision cached under the previous bundle is served. A bundle with a
     /// `patch.json` is a delta: it patches the active bundle's data.
-    /// Instances that replace one after a trap activate it again. The
-    /// outcome is recorded in the bundle's status ([`Metrics::bundles`]).
+    /// Instances that replace one after a trap activate it again. Runs
+    /// under the runtime's load deadline (30 s by default), not the
+    /// per-call one. The outcome is recorded in the bundle's status
+    /// ([`Metrics::bundles`]).
     ///
     /// [`ErrorKind::InvalidBundle`]: crate::ErrorKind::InvalidBundle
     pub fn activate_bundle(

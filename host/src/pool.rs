@@ -184,7 +184,7 @@ impl Pool {
         let mut result = Applied::Nothing;
         for (i, slot) in self.shards.iter().enumerate() {
             let outcome = self.with_shard(i, |sandbox, _| {
-                change.send(sandbox, self.shared.deadline_ticks)
+                change.send(sandbox, self.shared.load_deadline_ticks)
             });
             let new_state = match (&next_state, &outcome) {
                 (Some(s), _) => s.clone(),

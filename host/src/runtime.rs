@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub deadline: Duration,
     /// `deadline` in epoch ticks, computed once: every call arms it.
     pub deadline_ticks: u64,
+    /// The deadline of policy, data and bundle changes, in epoch ticks.
+    pub load_deadline_ticks: u64,
     pub memory_limit: usize,
     /// What a new engine's instances start with.
     pub eval_options: EvalOptions,
@@ -108,6 +110,7 @@ pub struct RuntimeBuilder {
     source: Source,
     artifact_dir: Option<PathBuf>,
     deadline: Duration,
+    load_deadline: Duration,
     memory_limit: usize,
     eval_options: EvalOptions,
     rego_version: RegoVersion,
@@ -123,6 +126,7 @@ impl Default for RuntimeBuilder {
             source: Source::Embedded,
             artifact_dir: artifact::default_dir(),
             deadline: Duration::from_secs(1),
+            load_deadline: Duration::from_secs(30),
             memory_limit: 256 << 20,
             eval_options: EvalOptions::default(),
             rego_version: RegoVersion::V1,
@@ -159,6 +163,15 @@ impl RuntimeBuilder {
     /// Per-call deadline, enforced by epoch interruption (default 1 s).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// Deadline of one policy, data or bundle change in one instance
+    /// (default 30 s, as the Python host's `load_deadline_ms`): compiling a
+    /// large policy set or activating a bundle of megabytes takes longer
+    /// than an evaluation may.
+    pub fn load_deadline(mut self, deadline: Duration) -> Self {
+        self.load_deadline = deadline;
         self
     }
 
@@ -268,6 +281,7 @@ impl RuntimeBuilder {
             decide_export: decide,
             deadline: self.deadline,
             deadline_ticks: deadline_ticks(self.deadline),
+            load_deadline_ticks: deadline_ticks(self.load_deadline),
             memory_limit: self.memory_limit,
             eval_options: self.eval_options,
             rego_version: self.rego_version,
