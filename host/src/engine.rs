@@ -232,10 +232,12 @@ impl PolicyEngine {
     /// no input, in file order, timed inside the component. `filter`, a
     /// regular expression (empty: every test), keeps the tests whose full
     /// name (`data.pkg.test_x`) it matches, as `opa test --run`. One call
-    /// under the runtime's deadline; changes nothing. A bad `filter` is
+    /// under the runtime's load deadline (a batch, as in the Python host);
+    /// changes nothing. A bad `filter` is
     /// [`ErrorKind::Other`](crate::ErrorKind::Other).
     pub fn run_tests(&self, filter: &str) -> Result<Vec<TestResult>> {
-        let results = self.pool.run_any(|g, store| {
+        let ticks = self.pool.shared.load_deadline_ticks;
+        let results = self.pool.run_any_within(ticks, |g, store| {
             g.api
                 .sark_policy_evaluator()
                 .engine()

@@ -103,6 +103,16 @@ impl Pool {
         &self,
         f: impl FnOnce(&Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<Result<R, WitError>>,
     ) -> Result<R> {
+        self.run_any_within(self.shared.deadline_ticks, f)
+    }
+
+    /// [`run_any`](Self::run_any) under `ticks` instead of the per-call
+    /// deadline (batches such as a test run take the load deadline).
+    pub fn run_any_within<R>(
+        &self,
+        ticks: u64,
+        f: impl FnOnce(&Guest<'_>, &mut Store<HostState>) -> wasmtime::Result<Result<R, WitError>>,
+    ) -> Result<R> {
         let n = self.shards.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let free = (0..n).find_map(|k| match self.shards[(start + k) % n].try_lock() {
@@ -111,9 +121,7 @@ impl Pool {
             Err(TryLockError::WouldBlock) => None,
         });
         let shard = free.unwrap_or_else(|| lock(&self.shards[start]));
-        self.with_locked(shard, |sandbox, _| {
-            sandbox.call(self.shared.deadline_ticks, f)
-        })
+        self.with_locked(shard, |sandbox, _| sandbox.call(ticks, f))
     }
 
     /// Runs one guest call on shard `i`.

@@ -61,6 +61,7 @@ pub struct TestArgs {
 pub fn run(a: TestArgs) -> Result<ExitCode, String> {
     let mut b = Runtime::builder()
         .deadline(Duration::from_millis(a.deadline_ms))
+        .load_deadline(Duration::from_millis(a.deadline_ms))
         .memory_limit(a.memory_mib << 20)
         .rego_version(if a.v0_compatible {
             RegoVersion::V0
