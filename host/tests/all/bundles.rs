@@ -190,7 +190,8 @@ fn bundles_load_from_a_directory_and_a_file() {
 
 /// OPA's own signed test bundle (`TestPluginOneShotSignedBundlePersistence`
 /// in OPA's `v1/plugins/bundle/plugin_test.go`): HS256 with `secret`.
-const OPA_SIGNED: &str = "eyJhbGciOiJIUzI1NiJ9.eyJmaWxlcyI6W3sibmFtZSI6Ii5tYW5pZmVzdCIsImhhc2giOiI1MDdhMmMzOGExNDQxZGI1OGQyY2I4Nzk4MmM0MmFhOTFhNDM0MmVmNDIyYTZiNTQyZWRkZWJlZWY2ZjA0MTJmIiwiYWxnb3JpdGhtIjoiU0hBLTI1NiJ9LHsibmFtZSI6ImV4YW1wbGUxL2RhdGEuanNvbiIsImhhc2giOiI3YTM4YmY4MWYzODNmNjk0MzNhZDZlOTAwZDM1YjNlMjM4NTU5M2Y3NmE3YjdhYjVkNDM1NWI4YmE0MWVlMjRiIiwiYWxnb3JpdGhtIjoiU0hBLTI1NiJ9LHsibmFtZSI6ImV4YW1wbGUyL2RhdGEuanNvbiIsImhhc2giOiI5ZTRmMTg5YmY0MDc5ZDFiNmViNjQ0Njg3OTg2NmNkNWYzOWMyNjg4MGQ0ZmI1MThmNGUwMWNkMWJiZmU1MTNlIiwiYWxnb3JpdGhtIjoiU0hBLTI1NiJ9XX0.jCLRMyys5u8S2sTS2pWWY82IAeKDpLh3S641_BskCtY";
+const OPA_SIGNED: &str =
+    include_str!("../../../guest/core/src/bundle/testdata/opa_signed.jwt").trim_ascii_end();
 
 fn opa_signed(example1: &str) -> Vec<u8> {
     let sigs = format!(r#"{{"signatures": ["{OPA_SIGNED}"]}}"#);
