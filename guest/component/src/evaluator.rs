@@ -154,7 +154,12 @@ impl GuestEngine for EngineResource {
     }
 
     fn bundles(&self) -> Vec<BundleInfo> {
-        self.0.borrow().bundles().into_iter().map(bundle_info).collect()
+        self.0
+            .borrow()
+            .bundles()
+            .into_iter()
+            .map(bundle_info)
+            .collect()
     }
 }
 
