@@ -125,15 +125,19 @@ impl GuestEngine for EngineResource {
             exclude_files: v.exclude_files,
         });
         let mut engine = self.0.borrow_mut();
-        let files: Vec<sark::BundleFile>;
-        let source = match &source {
-            BundleSource::Tarball(bytes) => sark::BundleSource::TarGz(bytes),
+        // Moved, not copied: a bundle may be megabytes.
+        let (tarball, files): (Vec<u8>, Vec<sark::BundleFile>);
+        let source = match source {
+            BundleSource::Tarball(bytes) => {
+                tarball = bytes;
+                sark::BundleSource::TarGz(&tarball)
+            }
             BundleSource::Files(list) => {
                 files = list
-                    .iter()
+                    .into_iter()
                     .map(|f| sark::BundleFile {
-                        path: f.path.clone(),
-                        bytes: f.bytes.clone(),
+                        path: f.path,
+                        bytes: f.bytes,
                     })
                     .collect();
                 sark::BundleSource::Files(&files)
