@@ -20,6 +20,7 @@
 mod authorizer;
 mod cache;
 mod convert;
+mod decision_log;
 mod evaluator;
 
 wit_bindgen::generate!({

@@ -1,7 +1,9 @@
 //! The one-call decision path: key, lookup, evaluate on a miss, store.
 
+use crate::decision_log::{DecisionEvent, DecisionLog, EvalPath};
 use crate::{DecisionCache, Engine, Limits, Result, engine::to_json, keys};
 use regorus::Value;
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// One authorization question. `context` is a JSON object (empty text: `{}`).
@@ -63,6 +65,104 @@ pub fn decide(
     now_ms: u64,
     expires_at_ms: u64,
 ) -> Result<Decision> {
+    let (ctx, key) = keyed(engine, rule, req)?;
+    if let Some(value) = lookup(cache, &key, now_ms) {
+        return Ok(Decision {
+            value,
+            cached: true,
+            key,
+        });
+    }
+    let input = input_of(req, ctx);
+    let value = evaluate_and_store(engine, cache, rule, &key, input, now_ms, expires_at_ms)?;
+    Ok(Decision {
+        value,
+        cached: false,
+        key,
+    })
+}
+
+/// A decision and the id of its decision-log event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedDecision {
+    /// The decision, as [`decide`] returns it.
+    pub decision: Decision,
+    /// The event's `decision_id` (a UUID; the seed's `audit_id`), returned
+    /// even for a cached decision the log does not sample.
+    pub decision_id: String,
+}
+
+/// [`decide`], recording a decision-log event in `log`: every evaluated
+/// decision (a failed one with its `error`), and cached ones as the log
+/// samples them. `timestamp_ns` is the event's time (Unix nanoseconds).
+/// A context that is not JSON fails before any event.
+#[allow(clippy::too_many_arguments)]
+pub fn decide_logged(
+    engine: &mut Engine,
+    cache: &mut DecisionCache,
+    log: &mut DecisionLog,
+    rule: &str,
+    req: &Request<'_>,
+    now_ms: u64,
+    expires_at_ms: u64,
+    timestamp_ns: u64,
+) -> Result<LoggedDecision> {
+    let (ctx, key) = keyed(engine, rule, req)?;
+    let decision_id = log.next_id();
+    let mut event = DecisionEvent {
+        decision_id,
+        path: event_path(rule),
+        input: Json::Null,
+        result: None,
+        error: None,
+        timestamp_ns: u128::from(timestamp_ns),
+        eval_ns: 0,
+        eval_path: EvalPath::Cache,
+    };
+    if let Some(value) = lookup(cache, &key, now_ms) {
+        if log.samples_cached() {
+            event.input = event_input(&input_of(req, ctx));
+            event.result = value.as_deref().map(result_json);
+            log.record(engine, &event);
+        }
+        return Ok(LoggedDecision {
+            decision: Decision {
+                value,
+                cached: true,
+                key,
+            },
+            decision_id: event.decision_id,
+        });
+    }
+    let input = input_of(req, ctx);
+    event.input = event_input(&input);
+    let rvm_before = engine.rvm_evaluations();
+    let started = std::time::Instant::now();
+    let outcome = evaluate_and_store(engine, cache, rule, &key, input, now_ms, expires_at_ms);
+    event.eval_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    event.eval_path = if engine.rvm_evaluations() == rvm_before {
+        EvalPath::Interpreter
+    } else {
+        EvalPath::Rvm
+    };
+    match &outcome {
+        Ok(value) => event.result = value.as_deref().map(result_json),
+        Err(e) => event.error = Some(e.to_string()),
+    }
+    log.record(engine, &event);
+    let value = outcome?;
+    Ok(LoggedDecision {
+        decision: Decision {
+            value,
+            cached: false,
+            key,
+        },
+        decision_id: event.decision_id,
+    })
+}
+
+/// The parsed context and the scoped cache key of `req` under `rule`.
+fn keyed(engine: &Engine, rule: &str, req: &Request<'_>) -> Result<(Value, String)> {
     let ctx = parse_context(&engine.limits(), req.context)?;
     // The full digest, not the seed's 16 digits: two contexts whose short
     // hashes collide must never share a decision.
@@ -77,37 +177,67 @@ pub fn decide(
         [req.user, req.action, req.resource, rule],
         engine.revision(),
     );
-    if let Some(hit) = cache.get(&key, now_ms) {
-        let value = (hit != UNDEFINED).then(|| hit.to_owned());
-        return Ok(Decision {
-            value,
-            cached: true,
-            key,
-        });
-    }
-    let input = Value::from(BTreeMap::from([
+    Ok((ctx, key))
+}
+
+/// The live cached value under `key`: `Some(None)` for a cached undefined.
+fn lookup(cache: &mut DecisionCache, key: &str, now_ms: u64) -> Option<Option<String>> {
+    cache
+        .get(key, now_ms)
+        .map(|hit| (hit != UNDEFINED).then(|| hit.to_owned()))
+}
+
+/// The input document of a decision.
+fn input_of(req: &Request<'_>, ctx: Value) -> Value {
+    Value::from(BTreeMap::from([
         (Value::from("user"), Value::from(req.user)),
         (Value::from("action"), Value::from(req.action)),
         (Value::from("resource"), Value::from(req.resource)),
         (Value::from("context"), ctx),
-    ]));
+    ]))
+}
+
+/// Evaluates `rule` and caches its value under `key` until
+/// `expires_at_ms` (not when that is not after `now_ms`).
+fn evaluate_and_store(
+    engine: &mut Engine,
+    cache: &mut DecisionCache,
+    rule: &str,
+    key: &str,
+    input: Value,
+    now_ms: u64,
+    expires_at_ms: u64,
+) -> Result<Option<String>> {
     let value = match engine.eval_rule_value(rule, input)? {
         Some(v) => Some(to_json(&v)?),
         None => None,
     };
     if expires_at_ms > now_ms {
         cache.insert(
-            &key,
+            key,
             value.as_deref().unwrap_or(UNDEFINED),
             now_ms,
             expires_at_ms,
         );
     }
-    Ok(Decision {
-        value,
-        cached: false,
-        key,
-    })
+    Ok(value)
+}
+
+/// The rule as OPA writes an event's `path`: `authz/allow`.
+pub fn event_path(rule: &str) -> String {
+    let dotted = rule.trim_start_matches('/');
+    let dotted = dotted.strip_prefix("data.").unwrap_or(dotted);
+    dotted.replace('.', "/")
+}
+
+/// An input value as event JSON.
+fn event_input(input: &Value) -> Json {
+    serde_json::to_value(input).unwrap_or(Json::Null)
+}
+
+/// A decision's JSON text as event JSON.
+fn result_json(value: &str) -> Json {
+    serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.to_owned()))
 }
 
 #[cfg(test)]

@@ -11,20 +11,27 @@ fn event(input: Json, result: Option<Json>) -> DecisionEvent {
         path: "authz/allow".into(),
         input,
         result,
+        error: None,
         timestamp_ns: 1_796_000_000_123_456_789,
-        bundles: vec![("main".into(), "r1".into())],
-        labels: vec![
-            ("id".into(), "inst-1".into()),
-            ("version".into(), "0.1.0".into()),
-        ],
         eval_ns: 4200,
         eval_path: EvalPath::Rvm,
     }
 }
 
+fn labels() -> Vec<(String, String)> {
+    vec![
+        ("id".into(), "inst-1".into()),
+        ("version".into(), "0.1.0".into()),
+    ]
+}
+
+fn to_json(e: &DecisionEvent) -> Json {
+    e.to_json(&labels(), &[("main".into(), "r1".into())])
+}
+
 #[test]
 fn events_have_opas_fields() {
-    let e = event(json!({"user": "alice"}), Some(json!(true))).to_json();
+    let e = to_json(&event(json!({"user": "alice"}), Some(json!(true))));
     assert_eq!(e["path"], "authz/allow");
     assert_eq!(e["input"], json!({"user": "alice"}));
     assert_eq!(e["result"], json!(true));
@@ -40,7 +47,7 @@ fn events_have_opas_fields() {
     let parsed = uuid::Uuid::parse_str(id).unwrap();
     assert_eq!(parsed.get_version_num(), 4);
     // Undefined: no result field, as OPA writes it.
-    assert!(event(json!({}), None).to_json().get("result").is_none());
+    assert!(to_json(&event(json!({}), None)).get("result").is_none());
 }
 
 #[test]
@@ -68,7 +75,7 @@ fn the_mask_rule_erases_and_upserts_before_an_event_leaves() {
         json!({"user": "alice", "password": "hunter2", "ssn": "123-45-6789"}),
         Some(json!({"allow": true, "secret": "s"})),
     );
-    let m = mask(&mut engine, e.to_json(), &["/input/user".into()]).unwrap();
+    let m = mask(Some(&mut engine), to_json(&e), &["/input/user".into()]).unwrap();
     assert!(m.ruled);
     assert_eq!(m.event["input"], json!({"ssn": "**REDACTED**"}));
     assert_eq!(m.event["result"], json!({"allow": true}));
@@ -78,7 +85,7 @@ fn the_mask_rule_erases_and_upserts_before_an_event_leaves() {
     assert_eq!(m.event["masked"], json!(["/input/ssn"]));
     // Without a mask rule only the static list applies.
     let mut plain = Engine::new();
-    let m = mask(&mut plain, e.to_json(), &["/input/password".into()]).unwrap();
+    let m = mask(Some(&mut plain), to_json(&e), &["/input/password".into()]).unwrap();
     assert!(!m.ruled);
     assert!(m.event["input"].get("password").is_none());
     assert_eq!(m.event["input"]["ssn"], "123-45-6789");
@@ -86,7 +93,7 @@ fn the_mask_rule_erases_and_upserts_before_an_event_leaves() {
 
 #[test]
 fn a_mask_rule_that_fails_or_answers_garbage_drops_the_event() {
-    let e = event(json!({"password": "x"}), Some(json!(true))).to_json();
+    let e = to_json(&event(json!({"password": "x"}), Some(json!(true))));
     for policy in [
         "package system.log\nmask := 7",
         "package system.log\nmask contains 7",
@@ -96,9 +103,9 @@ fn a_mask_rule_that_fails_or_answers_garbage_drops_the_event() {
     ] {
         let mut engine = Engine::new();
         engine.add_policy("mask.rego", policy).unwrap();
-        assert!(mask(&mut engine, e.clone(), &[]).is_err(), "{policy}");
+        assert!(mask(Some(&mut engine), e.clone(), &[]).is_err(), "{policy}");
     }
-    assert!(mask(&mut Engine::new(), e, &["input/x".into()]).is_err());
+    assert!(mask(None, e, &["input/x".into()]).is_err());
 }
 
 fn gunzip(b: &[u8]) -> Json {
@@ -122,8 +129,8 @@ fn the_buffer_drops_the_oldest_and_counts_every_drop() {
         (s.logged, s.dropped_buffer_full, s.buffered_events),
         (25, 15, 10)
     );
-    let batch = buf.take_batch(size * 4 + 10).unwrap();
-    let events = gunzip(&batch.gzip);
+    let batch = buf.take_batch(size * 4 + 10, Encoding::Gzip).unwrap();
+    let events = gunzip(&batch.body);
     let ids: Vec<&str> = events
         .as_array()
         .unwrap()
@@ -132,9 +139,9 @@ fn the_buffer_drops_the_oldest_and_counts_every_drop() {
         .collect();
     assert_eq!(ids, ["0015", "0016", "0017", "0018"]);
     assert_eq!(batch.events, 4);
-    let rest = buf.take_batch(usize::MAX).unwrap();
+    let rest = buf.take_batch(usize::MAX, Encoding::Gzip).unwrap();
     assert_eq!(rest.events, 6);
-    assert!(buf.take_batch(usize::MAX).is_none());
+    assert!(buf.take_batch(usize::MAX, Encoding::Gzip).is_none());
     let s = buf.stats();
     assert_eq!((s.batches, s.batched_events, s.buffered_bytes), (2, 10, 0));
     // Every event accepted is either batched or counted as dropped.
@@ -148,7 +155,7 @@ fn a_huge_input_is_truncated_and_counted() {
     buf.push(json!({"decision_id": "b", "input": {}, "result": "y".repeat(10_000)}));
     let s = buf.stats();
     assert_eq!((s.truncated, s.logged), (2, 2));
-    let events = gunzip(&buf.take_batch(usize::MAX).unwrap().gzip);
+    let events = gunzip(&buf.take_batch(usize::MAX, Encoding::Gzip).unwrap().body);
     assert_eq!(events[0]["erased"], json!(["/input"]));
     assert_eq!(events[0]["truncated"], json!(true));
     assert_eq!(events[0]["result"], json!(true));
@@ -156,5 +163,261 @@ fn a_huge_input_is_truncated_and_counted() {
     // A batch is always at least one event, even over the batch size.
     let mut buf = LogBuffer::new(1 << 20, 1 << 20);
     buf.push(json!({"big": "z".repeat(5000)}));
-    assert_eq!(buf.take_batch(10).unwrap().events, 1);
+    assert_eq!(buf.take_batch(10, Encoding::Gzip).unwrap().events, 1);
+}
+
+// The decide path: one event per decision, in the instance.
+
+use crate::authorizer::{Request, decide_logged};
+use crate::{DecisionCache, Error};
+
+const AUTHZ: &str = r#"package authz
+default allow := false
+allow if input.user == "alice"
+boom := x if { x := 1 }
+boom := y if { y := 2 }
+"#;
+
+fn logged_setup(config: LogConfig) -> (Engine, DecisionCache, DecisionLog) {
+    let mut engine = Engine::new();
+    engine.add_policy("authz.rego", AUTHZ).unwrap();
+    let log = DecisionLog::new(LogConfig {
+        labels: labels(),
+        id_seed: [7, 9],
+        ..config
+    })
+    .unwrap();
+    (engine, DecisionCache::new(100).unwrap(), log)
+}
+
+fn req<'a>(user: &'a str, context: &'a str) -> Request<'a> {
+    Request {
+        user,
+        action: "read",
+        resource: "doc:1",
+        context,
+    }
+}
+
+fn drain(log: &mut DecisionLog) -> Vec<Json> {
+    let mut all = Vec::new();
+    while let Some(b) = log.take_batch(1 << 20, Encoding::Gzip) {
+        all.extend(gunzip(&b.body).as_array().unwrap().clone());
+    }
+    all
+}
+
+#[test]
+fn every_decision_is_logged_with_its_id_and_how_it_was_served() {
+    let (mut engine, mut cache, mut log) = logged_setup(LogConfig::default());
+    let ctx = r#"{"ip": "10.0.0.1"}"#;
+    let first = decide_logged(
+        &mut engine,
+        &mut cache,
+        &mut log,
+        "data.authz.allow",
+        &req("alice", ctx),
+        1000,
+        61_000,
+        5,
+    )
+    .unwrap();
+    let second = decide_logged(
+        &mut engine,
+        &mut cache,
+        &mut log,
+        "data.authz.allow",
+        &req("alice", ctx),
+        2000,
+        62_000,
+        6,
+    )
+    .unwrap();
+    assert!(!first.decision.cached && second.decision.cached);
+    assert_ne!(first.decision_id, second.decision_id);
+    let events = drain(&mut log);
+    assert_eq!(events.len(), 2);
+    let (miss, hit) = (&events[0], &events[1]);
+    assert_eq!(miss["decision_id"], first.decision_id.as_str());
+    assert_eq!(hit["decision_id"], second.decision_id.as_str());
+    assert_eq!(miss["path"], "authz/allow");
+    assert_eq!(
+        miss["input"],
+        json!({"user": "alice", "action": "read", "resource": "doc:1", "context": {"ip": "10.0.0.1"}})
+    );
+    assert_eq!(hit["input"], miss["input"]);
+    assert_eq!(
+        (miss["result"].clone(), hit["result"].clone()),
+        (json!(true), json!(true))
+    );
+    assert_eq!(
+        (miss["cached"].clone(), miss["eval_path"].clone()),
+        (json!(false), json!("rvm"))
+    );
+    assert_eq!(
+        (hit["cached"].clone(), hit["eval_path"].clone()),
+        (json!(true), json!("cache"))
+    );
+    assert!(
+        miss["metrics"]["timer_rego_query_eval_ns"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(hit["metrics"]["timer_rego_query_eval_ns"], 0);
+    assert_eq!(miss["labels"]["id"], "inst-1");
+    assert_eq!(hit["timestamp"], "1970-01-01T00:00:00.000000006Z");
+    let s = log.stats();
+    assert_eq!((s.logged, s.batched_events, s.buffered_events), (2, 2, 0));
+}
+
+#[test]
+fn a_failed_evaluation_is_logged_with_its_error_and_a_bad_context_is_not() {
+    let (mut engine, mut cache, mut log) = logged_setup(LogConfig::default());
+    let err = decide_logged(
+        &mut engine,
+        &mut cache,
+        &mut log,
+        "data.authz.boom",
+        &req("bob", "{}"),
+        0,
+        1000,
+        0,
+    );
+    assert!(matches!(err, Err(Error::Evaluation(_))), "{err:?}");
+    let bad = decide_logged(
+        &mut engine,
+        &mut cache,
+        &mut log,
+        "data.authz.allow",
+        &req("bob", "{nope"),
+        0,
+        1000,
+        0,
+    );
+    assert!(matches!(bad, Err(Error::InvalidJson(_))));
+    let events = drain(&mut log);
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("evaluation")
+    );
+    assert!(events[0].get("result").is_none());
+    assert_eq!(cache.stats().entries, 0, "an error is never cached");
+}
+
+#[test]
+fn cached_decisions_are_sampled_as_configured() {
+    for (sample, expected) in [(0u32, 1usize), (1, 11), (5, 3)] {
+        let (mut engine, mut cache, mut log) = logged_setup(LogConfig {
+            cached_sample: sample,
+            ..LogConfig::default()
+        });
+        for t in 0..11 {
+            decide_logged(
+                &mut engine,
+                &mut cache,
+                &mut log,
+                "data.authz.allow",
+                &req("alice", "{}"),
+                t,
+                1000,
+                t,
+            )
+            .unwrap();
+        }
+        // One miss, then ten hits of which one in `sample` is logged.
+        assert_eq!(drain(&mut log).len(), expected, "sample {sample}");
+    }
+}
+
+#[test]
+fn events_are_masked_in_the_instance_and_name_the_bundles() {
+    let (mut engine, mut cache, mut log) = logged_setup(LogConfig {
+        erase: vec!["/input/context/token".into()],
+        ..LogConfig::default()
+    });
+    engine
+        .add_policy(
+            "mask.rego",
+            "package system.log\nmask contains \"/input/user\" if input.path == \"authz/allow\"",
+        )
+        .unwrap();
+    let ctx = r#"{"token": "secret", "ip": "1.2.3.4"}"#;
+    decide_logged(
+        &mut engine,
+        &mut cache,
+        &mut log,
+        "authz/allow",
+        &req("alice", ctx),
+        0,
+        1000,
+        0,
+    )
+    .unwrap();
+    let e = &drain(&mut log)[0];
+    assert_eq!(
+        e["input"],
+        json!({"action": "read", "resource": "doc:1", "context": {"ip": "1.2.3.4"}})
+    );
+    let mut erased: Vec<String> = serde_json::from_value(e["erased"].clone()).unwrap();
+    erased.sort();
+    assert_eq!(erased, ["/input/context/token", "/input/user"]);
+    // A mask rule that answers garbage drops the event and counts it.
+    engine
+        .add_policy("mask.rego", "package system.log\nmask := 7")
+        .unwrap();
+    decide_logged(
+        &mut engine,
+        &mut cache,
+        &mut log,
+        "authz/allow",
+        &req("alice", ctx),
+        0,
+        1000,
+        0,
+    )
+    .unwrap();
+    assert!(drain(&mut log).is_empty());
+    assert_eq!(log.stats().dropped_mask_error, 1);
+    assert!(
+        DecisionLog::new(LogConfig {
+            erase: vec!["/labels/id".into()],
+            ..LogConfig::default()
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn json_lines_batches_hold_one_event_per_line() {
+    let (mut engine, mut cache, mut log) = logged_setup(LogConfig::default());
+    for user in ["alice", "bob", "carol"] {
+        decide_logged(
+            &mut engine,
+            &mut cache,
+            &mut log,
+            "data.authz.allow",
+            &req(user, "{}"),
+            0,
+            1000,
+            0,
+        )
+        .unwrap();
+    }
+    let batch = log.take_batch(1 << 20, Encoding::JsonLines).unwrap();
+    let text = String::from_utf8(batch.body).unwrap();
+    let users: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Json>(l).unwrap()["input"]["user"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(users, ["alice", "bob", "carol"]);
+    assert!(text.ends_with('\n'));
 }

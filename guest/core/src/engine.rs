@@ -270,6 +270,16 @@ impl Engine {
         self.rego.get_modules().clone()
     }
 
+    /// Whether a loaded package holds `rule` (it may still be undefined).
+    pub fn holds_rule(&self, rule: &str) -> bool {
+        self.rule_path(rule).is_ok()
+    }
+
+    /// Rule evaluations the RVM has run since the engine was created.
+    pub fn rvm_evaluations(&self) -> u64 {
+        self.paths.rvm
+    }
+
     /// The document limits enforced.
     pub fn limits(&self) -> Limits {
         self.limits

@@ -212,6 +212,15 @@ impl Engine {
         self.bundles.values().map(|a| a.info.clone()).collect()
     }
 
+    /// The active bundles' names and revisions (what decision-log events
+    /// name), without copying the rest of their state.
+    pub fn bundle_revisions(&self) -> Vec<(String, String)> {
+        self.bundles
+            .values()
+            .map(|a| (a.info.name.clone(), a.info.revision.clone()))
+            .collect()
+    }
+
     /// The bundle owning module `name`, if one does.
     pub(super) fn bundle_of_module(&self, name: &str) -> Option<&str> {
         self.bundles

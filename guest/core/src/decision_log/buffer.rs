@@ -26,15 +26,24 @@ pub struct LogStats {
     pub batched_events: u64,
 }
 
-/// A batch for upload: a gzipped JSON array of events, the body OPA's
-/// decision-log plugin POSTs (`Content-Encoding: gzip`).
+/// How a batch is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// A gzipped JSON array of events: the body OPA's decision-log plugin
+    /// POSTs (`Content-Encoding: gzip`).
+    Gzip,
+    /// One event per line, uncompressed (a console sink).
+    JsonLines,
+}
+
+/// A batch for upload or printing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Batch {
-    /// The gzipped JSON array.
-    pub gzip: Vec<u8>,
+    /// The events, written as asked.
+    pub body: Vec<u8>,
     /// Events in it.
     pub events: u32,
-    /// Bytes of the JSON array before compression.
+    /// Bytes of the events' JSON before compression.
     pub json_bytes: usize,
 }
 
@@ -107,12 +116,16 @@ impl LogBuffer {
         self.stats.dropped_mask_error += 1;
     }
 
-    /// The oldest events, up to `max_json_bytes` of JSON (at least one), as
-    /// a gzipped array; `None` when the buffer is empty.
-    pub fn take_batch(&mut self, max_json_bytes: usize) -> Option<Batch> {
+    /// The oldest events, up to `max_json_bytes` of JSON (at least one),
+    /// written as `encoding`; `None` when the buffer is empty.
+    pub fn take_batch(&mut self, max_json_bytes: usize, encoding: Encoding) -> Option<Batch> {
+        let (open, sep, close) = match encoding {
+            Encoding::Gzip => ("[", ",", "]"),
+            Encoding::JsonLines => ("", "\n", "\n"),
+        };
         let first = self.events.pop_front()?;
         let mut json = String::with_capacity(first.len() + 2);
-        json.push('[');
+        json.push_str(open);
         json.push_str(&first);
         self.bytes -= first.len();
         let mut events = 1u32;
@@ -120,23 +133,29 @@ impl LogBuffer {
             if json.len() + next.len() + 2 > max_json_bytes {
                 break;
             }
-            json.push(',');
+            json.push_str(sep);
             json.push_str(next);
             self.bytes -= next.len();
             self.events.pop_front();
             events += 1;
         }
-        json.push(']');
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        // Writing to a Vec cannot fail.
-        let _ = gz.write_all(json.as_bytes());
-        let gzip = gz.finish().unwrap_or_default();
+        json.push_str(close);
+        let json_bytes = json.len();
+        let body = match encoding {
+            Encoding::Gzip => {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                // Writing to a Vec cannot fail.
+                let _ = gz.write_all(json.as_bytes());
+                gz.finish().unwrap_or_default()
+            }
+            Encoding::JsonLines => json.into_bytes(),
+        };
         self.stats.batches += 1;
         self.stats.batched_events += u64::from(events);
         Some(Batch {
-            gzip,
+            body,
             events,
-            json_bytes: json.len(),
+            json_bytes,
         })
     }
 

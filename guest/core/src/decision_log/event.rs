@@ -33,14 +33,13 @@ pub struct DecisionEvent {
     pub path: String,
     /// The input document.
     pub input: Json,
-    /// The result; `None` when the rule is undefined.
+    /// The result; `None` when the rule is undefined or failed.
     pub result: Option<Json>,
+    /// Why the evaluation failed, written as OPA's `error` (`None` when it
+    /// did not).
+    pub error: Option<String>,
     /// When the decision was made: Unix time in nanoseconds.
     pub timestamp_ns: u128,
-    /// Active bundles: name to revision.
-    pub bundles: Vec<(String, String)>,
-    /// The instance id, the version and configured labels.
-    pub labels: Vec<(String, String)>,
     /// Evaluation time in nanoseconds (`metrics.timer_rego_query_eval_ns`);
     /// zero for a cached decision.
     pub eval_ns: u64,
@@ -49,19 +48,18 @@ pub struct DecisionEvent {
 }
 
 impl DecisionEvent {
-    /// The event as OPA's JSON (`erased` and `masked` are added by
-    /// [`mask`](super::mask)).
-    pub fn to_json(&self) -> Json {
+    /// The event as OPA's JSON, with the instance's `labels` (its id, the
+    /// version and configured labels) and the active `bundles` (name to
+    /// revision); `erased` and `masked` are added by [`mask`](super::mask).
+    pub fn to_json(&self, labels: &[(String, String)], bundles: &[(String, String)]) -> Json {
         let mut e = Map::new();
-        let labels: Map<String, Json> = self
-            .labels
+        let labels: Map<String, Json> = labels
             .iter()
             .map(|(k, v)| (k.clone(), Json::String(v.clone())))
             .collect();
         e.insert("labels".into(), Json::Object(labels));
         e.insert("decision_id".into(), Json::String(self.decision_id.clone()));
-        let bundles: Map<String, Json> = self
-            .bundles
+        let bundles: Map<String, Json> = bundles
             .iter()
             .map(|(name, rev)| (name.clone(), serde_json::json!({ "revision": rev })))
             .collect();
@@ -72,6 +70,9 @@ impl DecisionEvent {
         e.insert("input".into(), self.input.clone());
         if let Some(result) = &self.result {
             e.insert("result".into(), result.clone());
+        }
+        if let Some(error) = &self.error {
+            e.insert("error".into(), serde_json::json!({ "message": error }));
         }
         e.insert(
             "timestamp".into(),

@@ -27,21 +27,32 @@ enum Op {
 }
 
 /// Masks `event` (OPA's event JSON) with the engine's `system.log.mask`
-/// rule, if it has one, and with `erase`. `Err` says why the event must be
-/// dropped.
-pub fn mask(engine: &mut Engine, mut event: Json, erase: &[String]) -> Result<Masked, String> {
+/// rule, if it has one, and with `erase`; `engine` `None` applies only
+/// `erase` (the caller knows there is no rule). `Err` says why the event
+/// must be dropped.
+pub fn mask(
+    engine: Option<&mut Engine>,
+    mut event: Json,
+    erase: &[String],
+) -> Result<Masked, String> {
     let mut ops: Vec<Op> = erase.iter().map(|p| Op::Remove(p.clone())).collect();
-    let input: regorus::Value =
-        serde_json::from_value(event.clone()).map_err(|e| format!("mask input: {e}"))?;
-    let ruled = match engine.eval_rule_value(MASK_RULE, input) {
-        Ok(Some(value)) => {
-            let value = serde_json::to_value(&value).map_err(|e| format!("mask result: {e}"))?;
-            ops.extend(parse_ops(value)?);
-            true
+    let ruled = match engine {
+        None => false,
+        Some(engine) => {
+            let input: regorus::Value =
+                serde_json::from_value(event.clone()).map_err(|e| format!("mask input: {e}"))?;
+            match engine.eval_rule_value(MASK_RULE, input) {
+                Ok(Some(value)) => {
+                    let value =
+                        serde_json::to_value(&value).map_err(|e| format!("mask result: {e}"))?;
+                    ops.extend(parse_ops(value)?);
+                    true
+                }
+                Ok(None) => true,
+                Err(Error::NotFound(_)) => false,
+                Err(e) => return Err(format!("{MASK_RULE}: {e}")),
+            }
         }
-        Ok(None) => true,
-        Err(Error::NotFound(_)) => false,
-        Err(e) => return Err(format!("{MASK_RULE}: {e}")),
     };
     let (mut erased, mut masked) = (Vec::new(), Vec::new());
     for op in ops {
@@ -93,6 +104,11 @@ fn parse_ops(value: Json) -> Result<Vec<Op>, String> {
             )),
         })
         .collect()
+}
+
+/// Checks that `path` is a JSON pointer under `/input` or `/result`.
+pub(crate) fn check_pointer(path: &str) -> Result<(), String> {
+    tokens(path).map(drop)
 }
 
 /// The tokens of a JSON pointer under `/input` or `/result` (RFC 6901).
