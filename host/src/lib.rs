@@ -44,8 +44,8 @@ mod ttl;
 pub use artifact::{Provenance, default_dir as default_artifact_dir};
 pub use authorizer::{Authorizer, Decision, Request};
 pub use bundles::{
-    BundleConfig, BundleInfo, BundlePoller, BundleSource, BundleStatus, PollOutcome, Verification,
-    VerificationKey,
+    BuildOptions, BundleConfig, BundleInfo, BundlePoller, BundleSource, BundleStatus, PollOutcome,
+    Signing, Verification, VerificationKey,
 };
 pub use cache::{CacheStats, DecisionCache};
 pub use engine::{PolicyEngine, TestOutcome, TestResult};

@@ -2,8 +2,8 @@
 
 use crate::Component;
 use crate::exports::sark::policy::evaluator::{
-    BundleInfo, BundleSource, Error, EvalOptions, EvalStats, Guest, GuestEngine, Limits,
-    RegoVersion, TestOutcome, TestResult, Verification,
+    BuildOptions, BundleFile, BundleInfo, BundleSource, Error, EvalOptions, EvalStats, Guest,
+    GuestEngine, Limits, RegoVersion, TestOutcome, TestResult, Verification,
 };
 use core::cell::RefCell;
 use sark_policy_core as sark;
@@ -13,6 +13,33 @@ pub struct EngineResource(pub RefCell<sark::Engine>);
 
 impl Guest for Component {
     type Engine = EngineResource;
+
+    fn build_bundle(files: Vec<BundleFile>, options: BuildOptions) -> Result<Vec<u8>, Error> {
+        let files = files
+            .into_iter()
+            .map(|f| sark::BundleFile {
+                path: f.path,
+                bytes: f.bytes,
+            })
+            .collect();
+        let options = sark::BuildOptions {
+            revision: options.revision,
+            roots: options.roots,
+            signing: options.signing.map(|s| sark::SigningConfig {
+                algorithm: s.algorithm,
+                key: s.key,
+                key_id: s.key_id,
+                scope: s.scope,
+                exclude_files: s.exclude_files,
+            }),
+        };
+        Ok(sark::build_bundle(
+            files,
+            &options,
+            &sark::BundleLimits::DEFAULT,
+            &sark::Limits::DEFAULT,
+        )?)
+    }
 }
 
 impl GuestEngine for EngineResource {

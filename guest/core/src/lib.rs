@@ -54,7 +54,8 @@ mod testrun;
 
 pub use authorizer::{Decision, Request};
 pub use bundle::{
-    Bundle, BundleFile, BundleLimits, BundleSource, VerificationConfig, VerificationKey,
+    BuildOptions, Bundle, BundleFile, BundleLimits, BundleSource, SigningConfig,
+    VerificationConfig, VerificationKey, build as build_bundle,
 };
 pub use cache::{CacheStats, DecisionCache};
 pub use engine::{BundleInfo, Engine, RegoVersion};

@@ -5,9 +5,11 @@
 //! component's (`engine.activate-bundle`); the host owns files, the network
 //! and the clock.
 
+mod build;
 mod poll;
 mod status;
 
+pub use build::{BuildOptions, Signing};
 pub use poll::{BundleConfig, BundlePoller, PollOutcome};
 pub use status::BundleStatus;
 pub(crate) use status::{Registry, prometheus};

@@ -1,6 +1,7 @@
-//! Verifying one compact JWS with a configured key, for code outside the
-//! builtins (bundle signatures, `crate::bundle::signature`): the same
-//! algorithms, key parsing and verification as `io.jwt.verify_*`.
+//! Verifying and signing one compact JWS with a configured key, for code
+//! outside the builtins (bundle signatures, `crate::bundle::signature`):
+//! the same algorithms, key parsing, signing and verification as
+//! `io.jwt.verify_*` and `io.jwt.encode_sign`.
 
 use super::jwt::{Header, Token};
 use super::jwt_keys::keys_from_cert_or_jwk;
@@ -60,4 +61,11 @@ pub(crate) fn verify(token: &str, algorithm: &str, key: &str) -> Result<Vec<u8>>
         bail!("signature does not verify with the configured key");
     }
     jws.payload()
+}
+
+/// Signs `payload` (JSON text) with `algorithm` and `key` (the HMAC secret
+/// for `HS*`, else a PEM private key: PKCS #1, PKCS #8 or SEC 1), with
+/// `kid` `key_id` when not empty; returns the compact JWS.
+pub(crate) fn sign(algorithm: &str, key: &str, key_id: &str, payload: &str) -> Result<String> {
+    super::jwt_sign::sign_compact(algorithm, key, key_id, payload)
 }

@@ -76,6 +76,34 @@ fn sign(headers: &str, payload: &str, jwk: &str) -> Result<Value> {
     )))
 }
 
+/// A compact JWS of `payload` (JSON text) signed with `alg_name` and `key`:
+/// the HMAC secret for `HS*`, otherwise a PEM private key. The header is
+/// `{"alg", "kid"?, "typ": "JWT"}`.
+pub(super) fn sign_compact(
+    alg_name: &str,
+    key: &str,
+    key_id: &str,
+    payload: &str,
+) -> Result<String> {
+    let alg =
+        Alg::from_name(alg_name).ok_or_else(|| anyhow!("unknown JWS algorithm: {alg_name}"))?;
+    let key = match alg {
+        Alg::Hs(_) => SigningKey::Oct(key.as_bytes().to_vec()),
+        _ => first_key(&super::private_keys::first_key_jwk(key)?)?,
+    };
+    let mut header = serde_json::json!({"alg": alg_name, "typ": "JWT"});
+    if !key_id.is_empty() {
+        header["kid"] = serde_json::Value::String(key_id.to_owned());
+    }
+    let input = format!(
+        "{}.{}",
+        BASE64URL_NOPAD.encode(header.to_string().as_bytes()),
+        BASE64URL_NOPAD.encode(payload.as_bytes())
+    );
+    let signature = signature(&key, alg, alg_name, input.as_bytes())?;
+    Ok(format!("{input}.{}", BASE64URL_NOPAD.encode(&signature)))
+}
+
 /// `alg`'s signature of `input` under `key`; a key of the wrong kind for
 /// `alg` is an error.
 fn signature(key: &SigningKey, alg: Alg, name: &str, input: &[u8]) -> Result<Vec<u8>> {

@@ -218,6 +218,42 @@ pub(super) fn parse_private_keys(args: Vec<Value>) -> Result<Value> {
     Ok(Value::from(keys.iter().map(go_json).collect::<Vec<_>>()))
 }
 
+/// The first private key of PEM text as a JWK (RSA, EC on P-256/384/521,
+/// or Ed25519), for signing with it (`jws::sign`).
+pub(super) fn first_key_jwk(text: &str) -> Result<String> {
+    let key = keys_from_pem(text)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("no private key in the PEM text"))?;
+    let b64 = |b: &[u8]| serde_json::Value::String(BASE64URL_NOPAD.encode(b));
+    let jwk = match &key {
+        PrivateKey::Rsa(k) => {
+            let int = |n: &rsa::BigUint| b64(&n.to_bytes_be());
+            let mut jwk = serde_json::json!({
+                "kty": "RSA", "n": int(k.n()), "e": int(k.e()), "d": int(k.d()),
+            });
+            if let [p, q] = k.primes() {
+                jwk["p"] = int(p);
+                jwk["q"] = int(q);
+            }
+            jwk
+        }
+        PrivateKey::Ec { d, x, y } => {
+            let crv = match x.len() {
+                32 => "P-256",
+                48 => "P-384",
+                _ => "P-521",
+            };
+            serde_json::json!({"kty": "EC", "crv": crv, "x": b64(x), "y": b64(y), "d": b64(d)})
+        }
+        PrivateKey::Ed25519(pair) => {
+            let (seed, public) = pair.split_at(pair.len().min(32));
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "d": b64(seed), "x": b64(public)})
+        }
+    };
+    Ok(jwk.to_string())
+}
+
 /// Minimal big-endian bytes, base64url without padding (a JWK member).
 fn jwk_int(bytes: &[u8]) -> Value {
     let first = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());

@@ -5,11 +5,13 @@
 //! (`engine_bundles.rs`); hosts own the network and the clock.
 
 mod archive;
+mod build;
 mod data;
 mod manifest;
 mod roots;
 mod signature;
 
+pub use build::{BuildOptions, SigningConfig, build};
 pub use manifest::{BundleKind, Manifest};
 pub use signature::{VerificationConfig, VerificationKey};
 

@@ -155,7 +155,7 @@ pub(super) fn verify(files: &[BundleFile], config: &VerificationConfig) -> Resul
     Ok(())
 }
 
-fn exclusions(patterns: &[String]) -> Result<Vec<glob::Pattern>> {
+pub(super) fn exclusions(patterns: &[String]) -> Result<Vec<glob::Pattern>> {
     patterns
         .iter()
         .map(|p| {
@@ -167,7 +167,7 @@ fn exclusions(patterns: &[String]) -> Result<Vec<glob::Pattern>> {
 
 /// The file's digest as OPA computes it: structured documents (`data.json`,
 /// `data.yaml`, `.manifest`) over their canonical JSON, others over bytes.
-fn digest(file: &BundleFile, algorithm: &str) -> Result<Vec<u8>> {
+pub(super) fn digest(file: &BundleFile, algorithm: &str) -> Result<Vec<u8>> {
     let name = file.path.rsplit('/').next().unwrap_or_default();
     let bytes = if matches!(name, "data.json" | "data.yaml" | ".manifest") {
         let value: Json = if name == "data.yaml" {

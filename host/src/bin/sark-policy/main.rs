@@ -2,8 +2,10 @@
 //!
 //! Evaluate Rego policies in the sandboxed component from the command line:
 //! `eval` one rule, `query` a Rego query, `decide` a JSONL stream of
-//! requests through the decision cache, or `test` Rego unit tests.
+//! requests through the decision cache, `test` Rego unit tests, or `build`
+//! an OPA bundle.
 
+mod build;
 mod bundle_args;
 mod decide;
 mod line;
@@ -38,6 +40,9 @@ enum Command {
     Decide(decide::DecideArgs),
     /// Run Rego unit tests (`test_*` rules) as `opa test` does.
     Test(test::TestArgs),
+    /// Build an OPA bundle (a gzipped tarball) from a directory, checked
+    /// and optionally signed, as `opa build -b` does.
+    Build(build::BuildArgs),
 }
 
 /// Options shared by every command: what to load and the sandbox.
@@ -168,6 +173,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Decide(a) => decide::run(a),
         Command::Test(a) => test::run(a),
+        Command::Build(a) => build::run(a),
     }
 }
 
