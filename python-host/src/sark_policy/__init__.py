@@ -5,6 +5,9 @@ one WebAssembly component by wasmtime.
   regorus's RVM, or its interpreter where the RVM cannot; `EvalOptions`).
 - `Authorizer`: a cached decision per request in one call into the
   component.
+- Decision logs: `Authorizer(..., decision_log=DecisionLogConfig(url))`
+  ships every decision as an OPA decision-log event (masked in the
+  instance) to a collector or the console; `DecisionLogStatus` counts them.
 - `PolicyCache`: a drop-in for the old `RustPolicyCache`.
 - OPA bundles: `PolicyEngine.activate_bundle` (a tarball or a directory,
   signatures checked with a `Verification`), and `BundlePoller`, which
@@ -21,6 +24,7 @@ memory cap and a deadline; a trap recycles the instance and raises a
 from ._authorizer import Authorizer, Decision
 from ._bundles import BundleInfo, Verification, VerificationKey
 from ._cache import PolicyCache, get_policy_cache, is_available
+from ._decision_log import DecisionLog, DecisionLogConfig, DecisionLogStatus
 from ._engine import DocumentLimits, PolicyEngine, RegoVersion, TestOutcome, TestResult
 from ._errors import (
     EvaluationError,
@@ -52,6 +56,9 @@ __all__ = [
     "Clock",
     "DEFAULT_SENSITIVITY_TTLS",
     "Decision",
+    "DecisionLog",
+    "DecisionLogConfig",
+    "DecisionLogStatus",
     "DocumentLimits",
     "EvalOptions",
     "EvaluationError",

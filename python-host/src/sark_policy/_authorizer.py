@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+from time import time_ns
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from time import perf_counter
 from typing import Any, Final
 
 from wasmtime.component import ResourceAny
 
 from ._abi import Trapped
+from ._decision_log import DecisionLog, DecisionLogConfig
 from ._engine import PolicyEngine
-from ._errors import OtherPolicyError
+from ._errors import InvalidJsonError, OtherPolicyError, PolicyError
+from ._log_status import prometheus_decision_log_text
 from ._json import UNDEFINED, context_text, loads
 from ._metrics import Metrics, prometheus_text
 from ._pool import CacheSlots
@@ -48,13 +51,20 @@ class Decision:
     `value` is the rule's value (`UNDEFINED` when the rule is undefined),
     `cached` whether it came from the cache, `latency_ms` the time the call
     took as seen from Python, `key` the cache key it is stored under (the
-    seed key scoped by rule and engine revision).
+    seed key scoped by rule and engine revision), `decision_id` the id of
+    its decision-log event (a UUID; None without a decision log).
     """
 
     value: Any
     cached: bool
     latency_ms: float
     key: str
+    decision_id: str | None = None
+
+    @property
+    def audit_id(self) -> str | None:
+        """`decision_id`, by the seed gateway's name."""
+        return self.decision_id
 
     @property
     def allowed(self) -> bool:
@@ -74,15 +84,18 @@ _set_value = Decision.__dict__["value"].__set__
 _set_cached = Decision.__dict__["cached"].__set__
 _set_latency = Decision.__dict__["latency_ms"].__set__
 _set_key = Decision.__dict__["key"].__set__
+_set_id = Decision.__dict__["decision_id"].__set__
 
 
-def _decision(value: Any, cached: bool, latency_ms: float, key: str) -> Decision:
-    """`Decision(value, cached, latency_ms, key)`, faster."""
+def _decision(value: Any, cached: bool, latency_ms: float, key: str,
+              decision_id: str | None = None) -> Decision:
+    """`Decision(value, cached, latency_ms, key, decision_id)`, faster."""
     d: Decision = _new_decision(Decision)
     _set_value(d, value)
     _set_cached(d, cached)
     _set_latency(d, latency_ms)
     _set_key(d, key)
+    _set_id(d, decision_id)
     return d
 
 
@@ -100,6 +113,13 @@ class Authorizer(CacheSlots):
     the requests that hash to it (`max_size / N` of them, rounded up), so
     the same request always meets the same cache, and N threads decide in
     parallel. After a trap the trapped instance's cache starts empty.
+
+    With `decision_log` (a `DecisionLogConfig`) every decision is also an
+    OPA decision-log event, made and masked in the instance in the same
+    crossing, and shipped by an uploader thread (`decision_log` is then
+    the `DecisionLog`: `flush`, `status`, `start_async`); each `Decision`
+    carries its event's `decision_id`. A decide call never waits on the
+    network.
     """
 
     def __init__(
@@ -111,10 +131,14 @@ class Authorizer(CacheSlots):
         ttl_seconds: float = 300,
         use_optimized_ttl: bool = True,
         clock: Clock = time.monotonic,
+        decision_log: DecisionLogConfig | None = None,
     ) -> None:
         """An authorizer deciding with `rule` (e.g. `data.authz.allow`) and
         a cache of `max_size` entries over the engine's pool; TTLs as in
-        `TtlPolicy`. Raises `LimitExceededError` when `max_size` is 0."""
+        `TtlPolicy`; decisions logged as `decision_log` says (the uploader
+        thread starts here). Raises `LimitExceededError` when `max_size`
+        is 0, `OtherPolicyError` for an erase path not under `/input` or
+        `/result`."""
         self.engine = engine
         self.rule = rule
         self.max_size = max_size
@@ -138,6 +162,8 @@ class Authorizer(CacheSlots):
             with sandbox.loading() as abi:
                 self._create(sandbox, abi)
         pool.on_recycle(self._rebuild)
+        # After the caches: a recycle rebuilds the engine, caches, then logs.
+        self.decision_log = None if decision_log is None else DecisionLog(decision_log, pool)
 
     def decide(
         self,
@@ -158,11 +184,15 @@ class Authorizer(CacheSlots):
         under the key the component returned for it (valid while the engine
         revision is unchanged); any other takes one `authorizer.decide` call
         (key, lookup, evaluation on a miss, store) on the instance its
-        request hashes to. Raises `InvalidJsonError`, `NotFoundError`,
+        request hashes to. With a decision log every decision takes one
+        `authorizer.decide-logged` call instead, which also records its
+        event. Raises `InvalidJsonError`, `NotFoundError`,
         `EvaluationError`, `LimitExceededError`, or after a trap
         `PolicyTimeoutError` / `SandboxTrapError`."""
         start = perf_counter()
         memo = (rule or self.rule, user, action, resource, context_text(context))
+        if self.decision_log is not None:
+            return self._decide_logged(memo, sensitivity, ttl_seconds, start)
         known = self._keys.get(memo)
         if known is not None:
             hit = self._probe(memo, known, start, True)
@@ -180,6 +210,8 @@ class Authorizer(CacheSlots):
     ) -> Decision:
         """The `authorizer.decide` crossing; remembers the key it returns.
         (`context` is unused: the memo holds its JSON.)"""
+        if self.decision_log is not None:
+            return self._decide_logged(memo, sensitivity, ttl_seconds, start)
         if self._closed:
             raise OtherPolicyError("the authorizer is closed")
         rule, user, action, resource, ctx = memo
@@ -204,6 +236,74 @@ class Authorizer(CacheSlots):
                 self._keys[memo] = (i, sandbox.generation, self._revisions[i], key,
                                     key.encode())
         return _decision(value, cached, latency * 1000, key)
+
+    def _decide_logged(self, memo: Memo, sensitivity: Sensitivity | str | None,
+                       ttl_seconds: float | None, start: float) -> Decision:
+        """The `authorizer.decide-logged` crossing."""
+        if self._closed:
+            raise OtherPolicyError("the authorizer is closed")
+        log = self.decision_log
+        assert log is not None
+        rule, user, action, resource, ctx = memo
+        now_ms, expires_ms = self.ttl.window(self._clock(), sensitivity, ttl_seconds)
+        i = self._pool.shard_for(memo)
+        sandbox = self._sandboxes[i]
+        with sandbox.lock:
+            try:
+                raw, cached, key, decision_id = sandbox.abi.decide_logged(
+                    self._engines[i], self._handles[i], log.handles[i], rule, user, action,
+                    resource, ctx, now_ms, expires_ms, time_ns())
+            except Trapped as t:
+                sandbox.fail(t)
+            except InvalidJsonError:  # raised before any event
+                raise
+            except PolicyError:  # a failed evaluation is logged
+                log.note(i, False)
+                raise
+            log.note(i, cached)
+            value = UNDEFINED if raw is None else loads(raw)
+            latency = perf_counter() - start
+            self._metrics[i].record(cached, latency)
+            if expires_ms > now_ms:  # for `decide_async`'s probe
+                if len(self._keys) >= _KEY_MEMO:
+                    self._keys.clear()
+                self._keys[memo] = (i, sandbox.generation, self._revisions[i], key,
+                                    key.encode())
+        return _decision(value, cached, latency * 1000, key, decision_id)
+
+    def _probe_logged(self, memo: Memo, known: Known, start: float) -> Decision | _Busy | None:
+        """`_probe` with a decision log, never waiting: when the request's
+        instance is free and holds its decision, the logged decision (a
+        cache lookup, then `decide-logged`, which then only finds it in the
+        cache and records the event: no evaluation on the loop)."""
+        i, generation, revision, _key, key_utf8 = known
+        sandbox = self._sandboxes[i]
+        log = self.decision_log
+        assert log is not None
+        if not sandbox.lock.acquire(False):
+            return _BUSY
+        try:
+            if (generation != sandbox.generation or revision != self._revisions[i]
+                    or self._closed):
+                return None
+            now_ms = to_ms(self._clock())
+            abi = sandbox.abi
+            try:
+                if abi.cache_get(self._handles[i], key_utf8, now_ms) is None:
+                    return None
+                rule, user, action, resource, ctx = memo
+                raw, cached, key, decision_id = abi.decide_logged(
+                    self._engines[i], self._handles[i], log.handles[i], rule, user, action,
+                    resource, ctx, now_ms, now_ms, time_ns())
+            except Trapped as t:
+                sandbox.fail(t)
+            log.note(i, cached)
+            value = UNDEFINED if raw is None else loads(raw)
+            latency = perf_counter() - start
+            self._metrics[i].record(cached, latency)
+        finally:
+            sandbox.lock.release()
+        return _decision(value, cached, latency * 1000, key, decision_id)
 
     def _probe(self, memo: Memo, known: Known, start: float, wait: bool
                ) -> Decision | _Busy | None:
@@ -243,6 +343,8 @@ class Authorizer(CacheSlots):
         start: float,
     ) -> Decision:
         """`decide` for a memo whose instance was busy: waits for it."""
+        if self.decision_log is not None:
+            return self._decide_logged(memo, sensitivity, ttl_seconds, start)
         known = self._keys.get(memo)
         hit = None if known is None else self._probe(memo, known, start, True)
         if isinstance(hit, Decision):
@@ -265,12 +367,15 @@ class Authorizer(CacheSlots):
         lookup, microseconds) when its instance is free; one that may
         evaluate runs in a worker thread; one whose instance is busy with
         another call (an evaluation, a policy or data change) is queued to
-        that instance's worker thread (see `Worker`). Raises as `decide`."""
+        that instance's worker thread (see `Worker`). With a decision log
+        the same holds, the inline answer taking a second crossing that
+        records the event. Raises as `decide`."""
         start = perf_counter()
         memo = (rule or self.rule, user, action, resource, context_text(context))
         known = self._keys.get(memo)
         if known is not None:
-            hit = self._probe(memo, known, start, False)
+            hit = (self._probe(memo, known, start, False) if self.decision_log is None
+                   else self._probe_logged(memo, known, start))
             if hit is _BUSY:
                 decision: Decision = await self._sandboxes[known[0]].worker.submit(
                     self._decide_after_wait, memo, context, sensitivity, ttl_seconds, start)
@@ -323,10 +428,13 @@ class Authorizer(CacheSlots):
         (`rvm_evaluations`, `interpreter_evaluations`,
         `rvm_programs_compiled`, `rvm_fallbacks`: see
         `PolicyEngine.get_metrics`), which count every evaluation of the
-        engine and which `reset_metrics` leaves alone."""
+        engine and which `reset_metrics` leaves alone; with a decision log,
+        `decision_log`: its `DecisionLogStatus` as a dict."""
         metrics = self._snapshot()[0]
         engine = self.engine.get_metrics()
         metrics.update((k, v) for k, v in engine.items() if k not in metrics)
+        if self.decision_log is not None:
+            metrics["decision_log"] = asdict(self.decision_log.status())
         return metrics
 
     def reset_metrics(self) -> None:
@@ -340,14 +448,21 @@ class Authorizer(CacheSlots):
     def prometheus(self, prefix: str = "sark_policy_decisions") -> str:
         """The metrics in Prometheus text format: the decision metrics under
         `prefix`, then the engine's evaluation metrics (see
-        `PolicyEngine.prometheus`)."""
+        `PolicyEngine.prometheus`), then the decision log's status
+        (`sark_policy_decision_log_*`, see `DecisionLogStatus`)."""
         snapshot, merged, entries = self._snapshot()
         engine = self.engine.prometheus()
-        return prometheus_text(merged, prefix, snapshot, entries=entries) + engine
+        text = prometheus_text(merged, prefix, snapshot, entries=entries) + engine
+        if self.decision_log is not None:
+            text += prometheus_decision_log_text(self.decision_log.status())
+        return text
 
     def close(self) -> None:
-        """Drops the decision caches in the guest (the engine stays usable);
-        `decide` then raises `OtherPolicyError`."""
+        """Uploads the decision log's events (see `DecisionLog.close`), drops
+        the decision caches and logs in the guest (the engine stays
+        usable); `decide` then raises `OtherPolicyError`."""
+        if self.decision_log is not None:
+            self.decision_log.close()
         with self._pool.locked_all() as sandboxes:
             if not self._closed:
                 self._closed = True

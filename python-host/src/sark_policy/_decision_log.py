@@ -1,0 +1,519 @@
+"""Decision logs: every decision of an `Authorizer` as an OPA decision-log
+event, shipped to a collector (or a console) as OPA's plugin ships them.
+
+The events are made, masked (`system.log.mask` and the static `erase`
+list), sampled, truncated and buffered inside each instance
+(`authorizer.decide-logged`); a decide call only adds them there. This
+module owns what the instance cannot: the clock of the uploads, the
+network, the retries and the status. An uploader (a daemon thread by
+default, or an asyncio task: `start_async`) takes batches of at most
+`upload_size_limit_bytes` of JSON from each instance, holding that
+instance's lock only for the take, and POSTs them gzipped
+(`Content-Encoding: gzip`, a JSON array) to the sink URL. It uploads when
+one instance holds about a batch, or after a delay drawn between
+`min_delay` and `max_delay`. A failed upload is kept and retried first,
+so events arrive in order and at least once, after an exponential backoff
+with jitter; meanwhile new events wait in the instances' buffers, which
+drop their oldest past `max_buffer_bytes` (counted). An instance that
+traps is replaced with a fresh log; what it buffered is lost and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import enum
+import http.client
+import logging
+import random
+import secrets
+import sys
+import threading
+import time
+import types
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from wasmtime.component import ResourceAny
+
+from ._abi import Bindings, Trapped
+from ._errors import PolicyError
+from ._log_status import DecisionLogStatus
+
+if TYPE_CHECKING:
+    from ._pool import Pool
+    from ._sandbox import Sandbox
+
+__all__ = ["DecisionLog", "DecisionLogConfig", "DecisionLogStatus"]
+
+_log = logging.getLogger("sark_policy")
+_USER_AGENT: Final = "sark-policy/0.1.0 (decision logs)"
+CONSOLE: Final = "console"
+
+
+@dataclass(frozen=True)
+class DecisionLogConfig:
+    """How an `Authorizer` logs its decisions (OPA's `decision_logs`).
+
+    - `sink`: the collector's URL (events are POSTed to it as they are to
+      OPA's `/logs`), or "console": JSON lines on standard output;
+    - `labels`: added to every event's `labels`, beside the host's `id` (a
+      random id of this log) and `version` (the package's), which win;
+    - `erase`: JSON pointers under `/input` or `/result` removed from every
+      event (before the policies' `system.log.mask` rule);
+    - `max_buffer_bytes` (16 MiB): JSON held per instance; past it the
+      oldest events are dropped, counted;
+    - `max_event_bytes` (1 MiB): a larger event loses its input, then its
+      result (counted as truncated);
+    - `upload_size_limit_bytes` (32768, OPA's): JSON per upload;
+    - `min_delay`, `max_delay` (seconds, OPA's 300 and 600): the most an
+      event waits while no instance holds a full batch;
+    - `cached_sample`: log one cached decision in this many (1: every one,
+      0: none); evaluated decisions are always logged;
+    - `token`: sent as `Authorization: Bearer <token>`;
+    - `timeout`: seconds an upload may wait on the network;
+    - `backoff_base`: after n failures in a row the next attempt comes
+      after `min(max_delay, backoff_base * 2**(n-1))` seconds, +/- 20%;
+    - `shutdown_timeout`: seconds `close` (and the exit of the process)
+      spends on the last uploads.
+
+    Raises `ValueError` for a sink that is neither http(s) nor "console",
+    a size below 1, delays out of order or a `cached_sample` outside
+    0..2**32-1.
+    """
+
+    sink: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    erase: Sequence[str] = ()
+    max_buffer_bytes: int = 16 << 20
+    max_event_bytes: int = 1 << 20
+    upload_size_limit_bytes: int = 32768
+    min_delay: float = 300.0
+    max_delay: float = 600.0
+    cached_sample: int = 1
+    token: str | None = None
+    timeout: float = 10.0
+    backoff_base: float = 0.5
+    shutdown_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.sink != CONSOLE and urllib.parse.urlsplit(self.sink).scheme not in (
+                "http", "https"):
+            raise ValueError(f"a decision-log sink is an http(s) URL or 'console', "
+                             f"not {self.sink!r}")
+        for name in ("max_buffer_bytes", "max_event_bytes", "upload_size_limit_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 0 <= self.min_delay <= self.max_delay:
+            raise ValueError(f"need 0 <= min_delay <= max_delay, got {self.min_delay}, "
+                             f"{self.max_delay}")
+        if not 0 <= self.cached_sample < 1 << 32:
+            raise ValueError(f"cached_sample must be in 0..2**32-1, not {self.cached_sample}")
+        if self.timeout <= 0 or self.backoff_base < 0 or self.shutdown_timeout < 0:
+            raise ValueError("timeout must be > 0, backoff_base and shutdown_timeout >= 0")
+
+
+class _Batch(NamedTuple):
+    body: bytes
+    events: int
+    json_bytes: int
+
+
+class _Stats(NamedTuple):
+    """`log-stats`, in WIT order."""
+
+    logged: int = 0
+    dropped_buffer_full: int = 0
+    dropped_mask_error: int = 0
+    truncated: int = 0
+    buffered_events: int = 0
+    buffered_bytes: int = 0
+    batches: int = 0
+    batched_events: int = 0
+
+
+_ZERO: Final = _Stats()
+# The counters that outlive a log replaced after a trap.
+_LIFETIME: Final = ("logged", "dropped_buffer_full", "dropped_mask_error", "truncated")
+
+
+class _Shipped(enum.Enum):
+    DONE = enum.auto()  # every buffer was empty
+    MORE = enum.auto()  # stopped early (deadline, stop); nothing failed
+    FAILED = enum.auto()  # an upload failed; its batch is kept
+
+
+class DecisionLog:
+    """The decision log of an `Authorizer` (see the module doc): one `log`
+    resource per instance of the pool and an uploader. Made by the
+    authorizer from a `DecisionLogConfig`; reach it as
+    `authorizer.decision_log`. Thread-safe."""
+
+    def __init__(self, config: DecisionLogConfig, pool: Pool, *, start: bool = True) -> None:
+        from . import __version__
+
+        self.config = config
+        self.instance_id = str(uuid.uuid4())
+        labels = {k: v for k, v in config.labels.items()}
+        labels.update(id=self.instance_id, version=__version__)
+        self._labels = list(labels.items())
+        self._encoding = "json-lines" if config.sink == CONSOLE else "gzip"
+        self._sample = config.cached_sample
+        self._pool = pool
+        self._sandboxes = pool.sandboxes
+        n = pool.size
+        # Per instance, indexed by `Sandbox.index`, read and written under
+        # that instance's lock.
+        self._resources: list[ResourceAny | None] = [None] * n
+        self.handles = [0] * n
+        self._last = [_ZERO] * n  # its log's counters when last read
+        self._made = [0] * n  # events recorded since then (see `note`)
+        self._cached_seen = [0] * n  # mirrors the instance's sampling
+        self._generation = [s.generation for s in self._sandboxes]
+        # Events in about one batch: `note` wakes the uploader when an
+        # instance has made that many since its last take.
+        self._batch_events = max(1, config.upload_size_limit_bytes // 512)
+        self._retired = dict.fromkeys(_LIFETIME, 0)  # counters of replaced logs
+        self._recycled = 0
+        # Uploads: one shipper at a time; the state under `_state`.
+        self._ship_lock = threading.Lock()
+        self._pending: _Batch | None = None
+        self._state = threading.Lock()
+        self._sent = self._sent_bytes = self._uploads = self._failures = self._consecutive = 0
+        self._last_upload: float | None = None
+        self._last_error: str | None = None
+        self._random = random.Random()
+        self._cond = threading.Condition()
+        self._kicked = False
+        self._thread: threading.Thread | None = None
+        self._thread_stop = threading.Event()
+        self._async_wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+        self._closed = False
+        for sandbox in self._sandboxes:
+            with sandbox.loading() as abi:
+                self._create(sandbox, abi)
+        pool.on_recycle(self._rebuild)
+        ref = weakref.ref(self)
+        self._at_exit = lambda: _close_at_exit(ref)
+        atexit.register(self._at_exit)
+        if start:
+            self.start()
+
+    # -- the instances' logs ----------------------------------------------------
+
+    def _create(self, sandbox: Sandbox, abi: Bindings) -> None:
+        c = self.config
+        config = types.SimpleNamespace(**{
+            "labels": self._labels, "erase": list(c.erase),
+            "max-buffer-bytes": c.max_buffer_bytes, "max-event-bytes": c.max_event_bytes,
+            "cached-sample": c.cached_sample,
+            "id-seed": (secrets.randbits(64), secrets.randbits(64)),
+        })
+        i = sandbox.index
+        self._resources[i] = resource = abi.new_log(config)
+        self.handles[i] = abi.handle(resource)
+
+    def _rebuild(self, sandbox: Sandbox, replay: bool) -> None:
+        """A fresh log in a replaced instance; what the old one buffered is
+        counted as dropped (its counters died with it: the last read ones
+        plus the events recorded since)."""
+        i = sandbox.index
+        if self._generation[i] != sandbox.generation:
+            self._generation[i] = sandbox.generation
+            last, made = self._last[i], self._made[i]
+            for name in _LIFETIME:
+                self._retired[name] += getattr(last, name)
+            self._retired["logged"] += made
+            self._recycled += last.buffered_events + made
+            self._last[i], self._made[i], self._cached_seen[i] = _ZERO, 0, 0
+            if last.buffered_events + made:
+                _log.warning("decision log: %d events lost with a recycled instance",
+                             last.buffered_events + made)
+        self._create(sandbox, sandbox.abi)
+
+    def note(self, i: int, cached: bool) -> None:
+        """Counts an event instance `i` may have just recorded (call under
+        its lock after each `decide-logged`; `cached` False also for a
+        failed evaluation, which is logged): the bound of what a trap would
+        lose, and the trigger of an upload of a full batch."""
+        if cached:
+            seen = self._cached_seen[i]
+            self._cached_seen[i] = seen + 1
+            n = self._sample
+            if n == 0 or seen % n:
+                return
+        made = self._made[i] + 1
+        self._made[i] = made
+        if made == self._batch_events:
+            self._kick()
+
+    def _read(self, sandbox: Sandbox, take: bool) -> tuple[_Batch | None, _Stats]:
+        """A batch from `sandbox`'s log (when `take`) and its counters,
+        under its lock."""
+        i = sandbox.index
+        with sandbox.lock:
+            if self._closed or sandbox.closed:
+                return None, self._last[i]
+            handle, abi = self.handles[i], sandbox.abi
+            try:
+                got = (abi.call("log.take-batch", handle, self.config.upload_size_limit_bytes,
+                                self._encoding) if take else None)
+                stats = _Stats(*abi.call("log.stats", handle))
+            except Trapped as t:  # the rebuild counts what was lost
+                _log.warning("decision log: %s", sandbox.absorb(t))
+                return None, _ZERO
+            except PolicyError:  # closed meanwhile
+                return None, self._last[i]
+            self._last[i], self._made[i] = stats, 0
+        if got is not None and got[1]:
+            self._batch_events = max(1, self.config.upload_size_limit_bytes * got[1]
+                                     // max(1, got[2]))
+        return (None if got is None else _Batch(*got)), stats
+
+    # -- shipping ------------------------------------------------------------
+
+    def _ship(self, deadline: float | None, stop: threading.Event | None = None) -> _Shipped:
+        """Uploads the failed batch, then every instance's events, until
+        none is left, one fails, `deadline` (monotonic) passes or `stop`
+        is set."""
+        wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic())
+        if not self._ship_lock.acquire(timeout=wait):
+            return _Shipped.MORE
+        try:
+            if self._pending is not None:
+                if not self._send(self._pending):
+                    return _Shipped.FAILED
+                self._pending = None
+            for sandbox in self._sandboxes:
+                while True:
+                    if ((deadline is not None and time.monotonic() >= deadline)
+                            or (stop is not None and stop.is_set())):
+                        return _Shipped.MORE
+                    batch = self._read(sandbox, True)[0]
+                    if batch is None:
+                        break
+                    if not self._send(batch):
+                        self._pending = batch
+                        return _Shipped.FAILED
+            return _Shipped.DONE
+        finally:
+            self._ship_lock.release()
+
+    def _send(self, batch: _Batch) -> bool:
+        """Writes or POSTs one batch; records the outcome."""
+        error = self._write(batch.body) if self.config.sink == CONSOLE else self._post(batch.body)
+        with self._state:
+            if error is None:
+                self._sent += batch.events
+                self._sent_bytes += len(batch.body)
+                self._uploads += 1
+                self._consecutive = 0
+                self._last_upload = time.time()
+                self._last_error = None
+            else:
+                self._failures += 1
+                self._consecutive += 1
+                self._last_error = error
+        if error is not None:
+            _log.warning("decision log: %s (%d events kept for a retry)", error, batch.events)
+        return error is None
+
+    @staticmethod
+    def _write(body: bytes) -> str | None:
+        try:
+            sys.stdout.write(body.decode())
+            sys.stdout.flush()
+        except (OSError, ValueError) as e:
+            return f"console: {e}"
+        return None
+
+    def _post(self, body: bytes) -> str | None:
+        url = self.config.sink
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "Content-Encoding": "gzip",
+            "User-Agent": _USER_AGENT})
+        if self.config.token is not None:
+            request.add_unredirected_header("Authorization", f"Bearer {self.config.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+                response.read()
+                if not 200 <= response.status < 300:
+                    return f"POST {url}: HTTP {response.status}"
+        except urllib.error.HTTPError as e:
+            e.close()
+            return f"POST {url}: HTTP {e.code}"
+        except urllib.error.URLError as e:
+            return f"POST {url}: {e.reason}"
+        except (OSError, http.client.HTTPException) as e:
+            return f"POST {url}: {type(e).__name__}: {e}"
+        return None
+
+    def next_delay(self) -> float:
+        """Seconds until the next upload: drawn between `min_delay` and
+        `max_delay`, or the backoff after failures in a row."""
+        c = self.config
+        with self._state:
+            failures = self._consecutive
+        if failures == 0:
+            return self._random.uniform(c.min_delay, c.max_delay)
+        backoff = min(c.max_delay, c.backoff_base * 2.0 ** min(failures - 1, 64))
+        return backoff * self._random.uniform(0.8, 1.2)
+
+    def _kick(self) -> None:
+        """Wakes the uploader: an instance holds about a batch."""
+        with self._cond:
+            self._kicked = True
+            self._cond.notify_all()
+        wake = self._async_wake
+        if wake is not None:
+            with suppress(RuntimeError):  # the loop closed
+                wake[0].call_soon_threadsafe(wake[1].set)
+
+    # -- running ------------------------------------------------------------------
+
+    def start(self) -> DecisionLog:
+        """Uploads from a daemon thread (the default: the authorizer starts
+        it). Returns at once; no-op while it runs."""
+        if self._closed or (self._thread is not None and self._thread.is_alive()):
+            return self
+        self._thread_stop = stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(stop,),
+                                        name="sark-decision-log", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                shipped = self._ship(time.monotonic() + 5.0, stop)
+            except Exception:  # a bug, not the collector's failure: keep going
+                _log.exception("decision log: upload failed")
+                shipped = _Shipped.FAILED
+            if shipped is _Shipped.MORE:
+                continue
+            delay = self.next_delay()
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: stop.is_set() or (shipped is _Shipped.DONE and self._kicked), delay)
+                self._kicked = False
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stops the uploader thread (an upload in flight ends within the
+        config's `timeout`), waiting up to `timeout` seconds for it. Events
+        stay buffered; `flush` ships them."""
+        self._thread_stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    async def run_async(self) -> None:
+        """Uploads from an asyncio program until cancelled, instead of the
+        thread (which it stops): each round of uploads runs in a worker
+        thread (`asyncio.to_thread`), the waits are on the loop, so the
+        loop is never blocked. `task = asyncio.create_task(log.run_async())`
+        and `task.cancel()`, or `start_async()`."""
+        self._thread_stop.set()  # the thread ends after its upload in flight
+        with self._cond:
+            self._cond.notify_all()
+        wake = asyncio.Event()
+        self._async_wake = (asyncio.get_running_loop(), wake)
+        try:
+            while not self._closed:
+                shipped = await asyncio.to_thread(self._ship, time.monotonic() + 5.0)
+                if shipped is _Shipped.MORE:
+                    continue
+                delay = self.next_delay()
+                if shipped is _Shipped.FAILED:
+                    await asyncio.sleep(delay)
+                    continue
+                wake.clear()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), delay)
+        finally:
+            self._async_wake = None
+
+    def start_async(self) -> asyncio.Task[None]:
+        """`run_async()` as a task of the running event loop."""
+        return asyncio.get_running_loop().create_task(self.run_async(),
+                                                      name="sark-decision-log")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Uploads every event buffered now, retrying with the backoff,
+        for up to `timeout` seconds; True when all went out. Waits for an
+        upload of the uploader in flight."""
+        deadline = time.monotonic() + timeout
+        while True:
+            shipped = self._ship(deadline)
+            if shipped is _Shipped.DONE:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if shipped is _Shipped.FAILED:
+                time.sleep(min(left, self.next_delay()))
+
+    async def flush_async(self, timeout: float = 10.0) -> bool:
+        """`flush` in a worker thread."""
+        return await asyncio.to_thread(self.flush, timeout)
+
+    def status(self) -> DecisionLogStatus:
+        """The counters now (one call into each instance)."""
+        totals = dict(self._retired)
+        buffered_events = buffered_bytes = 0
+        for sandbox in self._sandboxes:
+            stats = self._read(sandbox, False)[1]
+            for name in _LIFETIME:
+                totals[name] += getattr(stats, name)
+            buffered_events += stats.buffered_events
+            buffered_bytes += stats.buffered_bytes
+        pending = self._pending
+        if pending is not None:
+            buffered_events += pending.events
+            buffered_bytes += pending.json_bytes
+        with self._state:
+            return DecisionLogStatus(
+                sink=self.config.sink, sent=self._sent, sent_bytes=self._sent_bytes,
+                dropped_recycled=self._recycled, buffered_events=buffered_events,
+                buffered_bytes=buffered_bytes, uploads=self._uploads,
+                upload_failures=self._failures, consecutive_failures=self._consecutive,
+                last_upload=self._last_upload, last_error=self._last_error, **totals)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Stops uploading after a last `flush` of up to `timeout` seconds
+        (default: the config's `shutdown_timeout`) and drops the logs in
+        the instances; True when every event went out. Idempotent."""
+        if self._closed:
+            return True
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        self.stop(timeout)
+        flushed = self.flush(max(0.0, deadline - time.monotonic()))
+        atexit.unregister(self._at_exit)
+        with self._pool.locked_all() as sandboxes:
+            self._closed = True
+            self._pool.forget(self._rebuild)
+            for s in sandboxes:
+                resource = self._resources[s.index]
+                if resource is not None and not s.closed:
+                    with suppress(Trapped):
+                        s.abi.drop(resource)
+                self._resources[s.index] = None
+        if not flushed:
+            _log.warning("decision log closed with events not uploaded: %s",
+                         self._last_error)
+        return flushed
+
+
+def _close_at_exit(ref: Callable[[], DecisionLog | None]) -> None:
+    log = ref()
+    if log is not None:
+        log.close()
