@@ -1,11 +1,17 @@
 //! `Authorizer`: one guest call per decision, TTL chosen by the host.
 
 use crate::Result;
-use crate::bindings::WitRequest;
+use crate::bindings::{WitError, WitRequest};
+use crate::decision_log::Logger;
 use crate::pool::Pool;
 use crate::ttl::Sensitivity;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Logged decisions between two reads of an instance's log counters: the
+/// read tells whether the uploader should come early, and bounds what a
+/// trap can lose uncounted.
+const READ_LOG_EVERY: u32 = 64;
 
 /// One authorization question.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,6 +52,11 @@ pub struct Decision {
     pub key: String,
     /// Time from the call to the answer, including waiting for the shard.
     pub latency: Duration,
+    /// The decision-log event's `decision_id` (a UUID; the seed's
+    /// `audit_id`) when the runtime logs decisions
+    /// ([`RuntimeBuilder::decision_log`](crate::RuntimeBuilder::decision_log));
+    /// given even for a cached decision the log does not sample.
+    pub decision_id: Option<String>,
 }
 
 impl Decision {
@@ -73,6 +84,7 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub(crate) fn new(pool: Arc<Pool>, rule: &str) -> Self {
+        pool.register_log();
         Authorizer {
             pool,
             rule: rule.to_owned(),
@@ -107,7 +119,14 @@ impl Authorizer {
     /// A cached decision costs about one component call, so this path
     /// allocates nothing before the call and reads the time twice: at
     /// arrival (the TTL's `now` and the latency's start) and at the answer.
+    ///
+    /// With decision logging on, the decision's event is recorded (and
+    /// masked) in the instance on the same call; the upload happens on the
+    /// runtime's uploader thread, never here.
     pub fn decide(&self, req: &Request<'_>) -> Result<Decision> {
+        if let Some(logger) = &self.pool.shared.decision_log {
+            return self.decide_logged(req, logger);
+        }
         let started = Instant::now();
         let shared = &self.pool.shared;
         let now = shared.clock.now_ms_at(started);
@@ -124,6 +143,52 @@ impl Authorizer {
                 cached: d.cached,
                 key: d.key,
                 latency,
+                decision_id: None,
+            })
+        })
+    }
+
+    /// `decide` through `authorizer.decide-logged`.
+    fn decide_logged(&self, req: &Request<'_>, logger: &Logger) -> Result<Decision> {
+        let started = Instant::now();
+        let shared = &self.pool.shared;
+        let now = shared.clock.now_ms_at(started);
+        let expires = shared.ttl.expires_at_ms(now, req.sensitivity, req.ttl);
+        let timestamp_ns = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.pool.with_shard(self.shard(req), |sandbox, rec| {
+            let d = sandbox.call(shared.deadline_ticks, |g, store| match g.log {
+                Some(l) => l.call(
+                    store,
+                    g.engine,
+                    g.cache,
+                    &self.rule,
+                    req,
+                    now,
+                    expires,
+                    timestamp_ns,
+                ),
+                None => Ok(Err(WitError::Other("no decision log".into()))),
+            })?;
+            let latency = started.elapsed();
+            rec.decision(d.decision.cached, latency);
+            sandbox.log_unread += 1;
+            if sandbox.log_unread >= READ_LOG_EVERY {
+                if let Some(stats) = crate::pool::read_log_stats(sandbox, shared.deadline_ticks)? {
+                    sandbox.log_seen = stats;
+                    if stats.buffered_bytes >= logger.inner().config.upload_size_limit {
+                        logger.inner().wake();
+                    }
+                }
+                sandbox.log_unread = 0;
+            }
+            Ok(Decision {
+                value: d.decision.value,
+                cached: d.decision.cached,
+                key: d.decision.key,
+                latency,
+                decision_id: Some(d.decision_id),
             })
         })
     }

@@ -7,7 +7,10 @@ wasmtime::component::bindgen!({
 });
 
 pub(crate) use exports::sark::policy::authorizer::{
-    Decision as WitDecision, Request as WitRequest,
+    Decision as WitDecision, LoggedDecision as WitLoggedDecision, Request as WitRequest,
+};
+pub(crate) use exports::sark::policy::decision_log::{
+    Encoding as WitEncoding, LogConfig as WitLogConfig, LogStats as WitLogStats,
 };
 pub(crate) use exports::sark::policy::types::{
     CacheStats as WitCacheStats, Error as WitError, EvalOptions as WitEvalOptions,

@@ -8,7 +8,7 @@
 //! enough for them to show.
 
 use crate::authorizer::Request;
-use crate::bindings::{WitDecision, WitError};
+use crate::bindings::{WitDecision, WitError, WitLoggedDecision};
 use crate::sandbox::HostState;
 use wasmtime::Store;
 use wasmtime::component::{
@@ -75,6 +75,90 @@ impl DecideFunc {
             context: req.context,
         };
         let (r,) = f.call(store, (engine, cache, rule, req, now_ms, expires_at_ms))?;
+        Ok(r)
+    }
+}
+
+/// `decide-logged(engine, cache, log, rule, req, now-ms, expires-at-ms,
+/// timestamp-ns)`.
+type LoggedParams<'a> = (
+    ResourceAny,
+    ResourceAny,
+    ResourceAny,
+    &'a str,
+    RequestRef<'a>,
+    u64,
+    u64,
+    u64,
+);
+type LoggedResults = (Result<WitLoggedDecision, WitError>,);
+
+/// Where `decide-logged` is among a component's exports.
+pub(crate) fn logged_export_index(
+    component: &wasmtime::component::Component,
+) -> Option<ComponentExportIndex> {
+    let iface = component.get_export_index(None, "sark:policy/authorizer@0.1.0")?;
+    component.get_export_index(Some(&iface), "decide-logged")
+}
+
+/// One instance's decision log and its `decide-logged`, type-checked
+/// against [`LoggedParams`] when found.
+#[derive(Clone, Copy)]
+pub(crate) struct LoggedFunc {
+    /// The instance's `log` resource.
+    pub log: ResourceAny,
+    func: Func,
+}
+
+impl LoggedFunc {
+    pub fn new(
+        store: &mut Store<HostState>,
+        instance: &Instance,
+        index: &ComponentExportIndex,
+        log: ResourceAny,
+    ) -> wasmtime::Result<Self> {
+        let typed =
+            instance.get_typed_func::<LoggedParams<'static>, LoggedResults>(store, index)?;
+        Ok(LoggedFunc {
+            log,
+            func: *typed.func(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn call(
+        self,
+        store: &mut Store<HostState>,
+        engine: ResourceAny,
+        cache: ResourceAny,
+        rule: &str,
+        req: &Request<'_>,
+        now_ms: u64,
+        expires_at_ms: u64,
+        timestamp_ns: u64,
+    ) -> wasmtime::Result<Result<WitLoggedDecision, WitError>> {
+        // SAFETY: as in `DecideFunc::call`: `new` type-checked the function
+        // against `LoggedParams<'static>`, and lifetimes are not part of a
+        // component type.
+        #[allow(unsafe_code)]
+        let f = unsafe { TypedFunc::<LoggedParams<'_>, LoggedResults>::new_unchecked(self.func) };
+        let req = RequestRef {
+            user: req.user,
+            action: req.action,
+            resource: req.resource,
+            context: req.context,
+        };
+        let args = (
+            engine,
+            cache,
+            self.log,
+            rule,
+            req,
+            now_ms,
+            expires_at_ms,
+            timestamp_ns,
+        );
+        let (r,) = f.call(store, args)?;
         Ok(r)
     }
 }

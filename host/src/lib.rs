@@ -29,6 +29,7 @@ mod bindings;
 mod bundles;
 mod cache;
 mod decide_call;
+mod decision_log;
 mod engine;
 mod error;
 mod metrics;
@@ -48,6 +49,7 @@ pub use bundles::{
     Signing, Verification, VerificationKey,
 };
 pub use cache::{CacheStats, DecisionCache};
+pub use decision_log::{DecisionLogConfig, DecisionLogSink, DecisionLogStatus};
 pub use engine::{PolicyEngine, TestOutcome, TestResult};
 pub use error::{Error, ErrorKind, PolicyError, Result};
 pub use metrics::Metrics;

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub rvm_fallbacks: Vec<(String, String, String)>,
     /// The status of each bundle (activations, polls, errors), by name.
     pub bundles: Vec<crate::bundles::BundleStatus>,
+    /// The runtime's decision-log status, when it logs decisions.
+    pub decision_log: Option<crate::DecisionLogStatus>,
 }
 
 /// The per-shard recorder; lives under the shard's lock.
@@ -242,6 +244,7 @@ impl Metrics {
         );
         crate::paths::prometheus(self, &mut out);
         crate::bundles::prometheus(&self.bundles, &mut out);
+        crate::decision_log::prometheus(self.decision_log.as_ref(), &mut out);
         out
     }
 }

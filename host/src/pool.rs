@@ -2,7 +2,8 @@
 //! pick a shard; policy and data changes go to every shard; an instance that
 //! traps is replaced from the shard's replay state.
 
-use crate::bindings::{WitCacheStats, WitError};
+use crate::bindings::{WitCacheStats, WitEncoding, WitError};
+use crate::decision_log::{self, LogStats};
 use crate::metrics::{self, Metrics, Recorder};
 use crate::options::EvalOptions;
 use crate::paths::{self, PathCounts};
@@ -36,6 +37,8 @@ pub(crate) struct Pool {
     hasher: std::hash::RandomState,
     /// The status of each bundle of this engine (`bundles::status`).
     pub bundles: crate::bundles::Registry,
+    /// Registers this pool with the runtime's decision log once.
+    log_registered: std::sync::Once,
 }
 
 /// `T` alone on its cache lines (128 bytes: x86-64 prefetches lines in
@@ -83,7 +86,101 @@ impl Pool {
             changes: Mutex::new(()),
             next: Padded(AtomicUsize::new(0)),
             hasher: std::hash::RandomState::new(),
+            log_registered: std::sync::Once::new(),
         })
+    }
+
+    /// Has the runtime's uploader ship this pool's decision-log events
+    /// (once an authorizer is made: only authorizers log).
+    pub fn register_log(self: &Arc<Self>) {
+        if let Some(logger) = &self.shared.decision_log {
+            self.log_registered
+                .call_once(|| logger.inner().register(self));
+        }
+    }
+
+    /// Takes up to one batch of at most `max_json` bytes of JSON from every
+    /// shard's decision log into `out`, and reads the log's counters.
+    pub fn take_log_batches(
+        &self,
+        max_json: u64,
+        encoding: WitEncoding,
+        out: &mut Vec<decision_log::Batch>,
+    ) {
+        for i in self.shards() {
+            let taken = self.with_shard(i, |sandbox, _| {
+                let (batch, stats) = sandbox.call(self.shared.deadline_ticks, |g, store| {
+                    let Some(l) = g.log else {
+                        return Ok(Ok((None, None)));
+                    };
+                    let log = g.api.sark_policy_decision_log().log();
+                    let batch = log.call_take_batch(&mut *store, l.log, max_json, encoding)?;
+                    let stats = log.call_stats(store, l.log)?;
+                    Ok(Ok((batch, Some(stats))))
+                })?;
+                if let Some(stats) = stats {
+                    sandbox.log_seen = stats.into();
+                    sandbox.log_unread = 0;
+                }
+                Ok(batch)
+            });
+            if let Ok(Some(b)) = taken {
+                out.push(decision_log::Batch {
+                    body: b.body,
+                    events: u64::from(b.events),
+                    json_bytes: b.json_bytes,
+                });
+            }
+        }
+    }
+
+    /// The decision-log counters of every shard, read now (as last read
+    /// for a shard whose instance cannot answer).
+    pub fn log_stats(&self) -> LogStats {
+        let mut sum = LogStats::default();
+        for i in self.shards() {
+            let read = self.with_shard(i, |sandbox, _| {
+                if let Some(stats) = read_log_stats(sandbox, self.shared.deadline_ticks)? {
+                    sandbox.log_seen = stats;
+                    sandbox.log_unread = 0;
+                }
+                Ok(sandbox.log_seen)
+            });
+            if let Ok(stats) = read {
+                sum.add(&stats);
+            }
+        }
+        sum
+    }
+
+    /// Hands what `sandbox`'s log holds to the uploader and retires its
+    /// counters: it is about to be replaced though it still answers.
+    fn retire_log(&self, sandbox: &mut Sandbox) {
+        let Some(logger) = &self.shared.decision_log else {
+            return;
+        };
+        let mut batches = Vec::new();
+        let encoding = logger.inner().encoding();
+        let drained = sandbox.call(self.shared.deadline_ticks, |g, store| {
+            let Some(l) = g.log else {
+                return Ok(Ok(None));
+            };
+            let log = g.api.sark_policy_decision_log().log();
+            while let Some(b) = log.call_take_batch(&mut *store, l.log, u64::MAX, encoding)? {
+                batches.push(decision_log::Batch {
+                    body: b.body,
+                    events: u64::from(b.events),
+                    json_bytes: b.json_bytes,
+                });
+            }
+            Ok(Ok(Some(log.call_stats(store, l.log)?)))
+        });
+        logger.inner().enqueue(batches);
+        match drained {
+            Ok(Some(stats)) => logger.inner().retire(&stats.into(), false),
+            Ok(None) => {}
+            Err(_) => logger.inner().retire(&sandbox.log_seen, true),
+        }
     }
 
     /// The shard for a key's parts: the same parts always give the same shard.
@@ -180,6 +277,11 @@ impl Pool {
             other => other,
         };
         shard.rec.recycles += 1;
+        // A trapped instance cannot be asked: its buffered events, as last
+        // read, are lost.
+        if let (Some(logger), Some(old)) = (&self.shared.decision_log, &shard.sandbox) {
+            logger.inner().retire(&old.log_seen, true);
+        }
         shard.sandbox = Sandbox::new(&self.shared, &shard.state).ok();
         e
     }
@@ -216,6 +318,9 @@ impl Pool {
                 Err(_) => {
                     let mut shard = lock(slot);
                     shard.state = new_state.clone();
+                    if let Some(old) = shard.sandbox.as_mut() {
+                        self.retire_log(old);
+                    }
                     shard.sandbox = Sandbox::new(&self.shared, &new_state).ok();
                 }
             }
@@ -314,6 +419,11 @@ impl Pool {
         let mut m = metrics::merge(snapshots.iter().map(|(r, s)| (r, *s)));
         paths::merge(&mut m, path_stats.iter().map(|(c, e)| (c, e)));
         m.bundles = self.bundles.snapshot();
+        m.decision_log = self
+            .shared
+            .decision_log
+            .as_ref()
+            .map(|l| l.inner().status());
         m
     }
 
@@ -362,5 +472,41 @@ impl Pool {
     /// Every shard index.
     pub fn shards(&self) -> std::ops::Range<usize> {
         0..self.shards.len()
+    }
+}
+
+/// The decision-log counters of `sandbox`'s instance; `None` when it does
+/// not log.
+pub(crate) fn read_log_stats(
+    sandbox: &mut Sandbox,
+    ticks: u64,
+) -> Result<Option<LogStats>, Failure> {
+    sandbox.call(ticks, |g, store| {
+        let Some(l) = g.log else {
+            return Ok(Ok(None));
+        };
+        let stats = g
+            .api
+            .sark_policy_decision_log()
+            .log()
+            .call_stats(store, l.log)?;
+        Ok(Ok(Some(stats.into())))
+    })
+}
+
+impl Drop for Pool {
+    /// Hands every shard's buffered events to the runtime's uploader, which
+    /// sends them (dropping the runtime waits for it, within its shutdown
+    /// timeout).
+    fn drop(&mut self) {
+        if self.shared.decision_log.is_none() {
+            return;
+        }
+        for slot in &self.shards {
+            let mut shard = lock(slot);
+            if let Some(sandbox) = shard.sandbox.as_mut() {
+                self.retire_log(sandbox);
+            }
+        }
     }
 }

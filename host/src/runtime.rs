@@ -3,6 +3,7 @@
 
 use crate::artifact::{self, Provenance};
 use crate::bindings::PolicyComponentPre;
+use crate::decision_log::{DecisionLogConfig, DecisionLogStatus, Logger};
 use crate::options::{EvalOptions, RegoVersion};
 use crate::sandbox::HostState;
 use crate::ticker::Ticker;
@@ -50,6 +51,11 @@ pub(crate) struct Shared {
     pub shards: usize,
     pub cache_capacity: u32,
     pub clock: Arc<dyn Clock>,
+    /// Decision logging, when configured; its uploader stops (after a
+    /// bounded flush) when the last handle of the runtime goes.
+    pub decision_log: Option<Logger>,
+    /// Where `authorizer.decide-logged` is, when decisions are logged.
+    pub decide_logged_export: Option<ComponentExportIndex>,
     _ticker: Ticker,
 }
 
@@ -97,6 +103,27 @@ impl Runtime {
     pub fn eval_options(&self) -> EvalOptions {
         self.shared.eval_options
     }
+
+    /// The decision log's status (`None` when decisions are not logged);
+    /// also in every engine's [`Metrics::decision_log`](crate::Metrics::decision_log).
+    pub fn decision_log_status(&self) -> Option<DecisionLogStatus> {
+        self.shared
+            .decision_log
+            .as_ref()
+            .map(|l| l.inner().status())
+    }
+
+    /// Sends every event logged before this call: true once the sink has
+    /// accepted them all, false when `timeout` passed first (a failing
+    /// sink keeps them and goes on retrying). True at once when decisions
+    /// are not logged. Dropping the runtime and its engines flushes too,
+    /// for at most [`DecisionLogConfig::shutdown_timeout`].
+    pub fn flush_decision_log(&self, timeout: Duration) -> bool {
+        self.shared
+            .decision_log
+            .as_ref()
+            .is_none_or(|l| l.inner().flush(timeout))
+    }
 }
 
 enum Source {
@@ -118,6 +145,7 @@ pub struct RuntimeBuilder {
     shards: usize,
     cache_capacity: u32,
     clock: Arc<dyn Clock>,
+    decision_log: Option<DecisionLogConfig>,
 }
 
 impl Default for RuntimeBuilder {
@@ -134,6 +162,7 @@ impl Default for RuntimeBuilder {
             shards: 1,
             cache_capacity: 10_000,
             clock: Arc::new(MonotonicClock::default()),
+            decision_log: None,
         }
     }
 }
@@ -234,6 +263,18 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Logs every decision of the runtime's [`Authorizer`]s as an OPA
+    /// decision-log event and ships the events to `config.sink` from a
+    /// thread of the runtime's own (default: no logging). Each decision
+    /// then carries its event's id ([`Decision::decision_id`]).
+    ///
+    /// [`Authorizer`]: crate::Authorizer
+    /// [`Decision::decision_id`]: crate::Decision::decision_id
+    pub fn decision_log(mut self, config: DecisionLogConfig) -> Self {
+        self.decision_log = Some(config);
+        self
+    }
+
     /// Compiles (or loads the compiled artifact of) the component and checks
     /// that it implements `sark:policy@0.1.0`.
     pub fn build(self) -> Result<Runtime> {
@@ -276,6 +317,17 @@ impl RuntimeBuilder {
             .map_err(|e| {
                 Error::Incompatible(format!("not a sark:policy@0.1.0 component: {e:#}"))
             })?;
+        let decide_logged_export = match &self.decision_log {
+            Some(_) => Some(
+                crate::decide_call::logged_export_index(&component).ok_or_else(|| {
+                    Error::Incompatible(
+                        "not a sark:policy@0.1.0 component: no authorizer.decide-logged".into(),
+                    )
+                })?,
+            ),
+            None => None,
+        };
+        let decision_log = self.decision_log.map(Logger::start).transpose()?;
         let shared = Shared {
             pre,
             decide_export: decide,
@@ -289,6 +341,8 @@ impl RuntimeBuilder {
             shards: self.shards,
             cache_capacity: self.cache_capacity,
             clock: self.clock,
+            decision_log,
+            decide_logged_export,
             _ticker: Ticker::start(engine, TICK),
         };
         Ok(Runtime {

@@ -2,7 +2,8 @@
 //! and a deadline, holding one engine and one cache resource.
 
 use crate::bindings::{PolicyComponent, WitError};
-use crate::decide_call::DecideFunc;
+use crate::decide_call::{DecideFunc, LoggedFunc};
+use crate::decision_log::LogStats;
 use crate::paths::PathCounts;
 use crate::runtime::Shared;
 use crate::state::PolicyState;
@@ -63,6 +64,9 @@ pub(crate) struct Guest<'a> {
     pub cache: ResourceAny,
     /// `authorizer.decide` taking a borrowed request.
     pub decide: DecideFunc,
+    /// The decision log and `authorizer.decide-logged`, when the runtime
+    /// logs decisions.
+    pub log: Option<LoggedFunc>,
 }
 
 pub(crate) struct Sandbox {
@@ -71,6 +75,11 @@ pub(crate) struct Sandbox {
     engine: ResourceAny,
     cache: ResourceAny,
     decide: DecideFunc,
+    log: Option<LoggedFunc>,
+    /// The log's counters as last read: what a trap loses.
+    pub log_seen: LogStats,
+    /// Decisions logged since the log's counters were last read.
+    pub log_unread: u32,
     /// This instance's evaluation-path counters at the last metrics reset
     /// (the guest's cannot be reset); a new instance starts from zero.
     pub paths_base: PathCounts,
@@ -131,12 +140,31 @@ impl Sandbox {
             .call_create(&mut store, shared.cache_capacity)
             .map_err(runtime)?
             .map_err(|e| Error::Policy(e.into()))?;
+        let log = match (&shared.decision_log, &shared.decide_logged_export) {
+            (Some(logger), Some(index)) => {
+                let log = api
+                    .sark_policy_decision_log()
+                    .log()
+                    .call_create(&mut store, &logger.inner().wit_config())
+                    .map_err(runtime)?
+                    .map_err(|e| Error::Policy(e.into()))?;
+                Some(
+                    LoggedFunc::new(&mut store, &instance, index, log).map_err(|e| {
+                        Error::Incompatible(format!("not a sark:policy@0.1.0 component: {e:#}"))
+                    })?,
+                )
+            }
+            _ => None,
+        };
         let mut sandbox = Sandbox {
             store,
             api,
             engine,
             cache,
             decide,
+            log,
+            log_seen: LogStats::default(),
+            log_unread: 0,
             paths_base: PathCounts::default(),
         };
         // Replaying what once succeeded gets no deadline of its own.
@@ -164,6 +192,7 @@ impl Sandbox {
             engine: self.engine,
             cache: self.cache,
             decide: self.decide,
+            log: self.log,
         };
         match f(&guest, &mut self.store) {
             Ok(Ok(r)) => Ok(r),

@@ -5,6 +5,7 @@
 mod bundle_server;
 mod bundles;
 mod cli;
+mod decision_logs;
 mod fidelity;
 mod handles;
 mod hostile;

@@ -31,6 +31,8 @@ pub struct DecideArgs {
     /// (reads stdin in batches; output keeps the input order).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    #[command(flatten)]
+    log: crate::log_args::LogArgs,
 }
 
 fn summary(m: &Metrics) -> String {
@@ -62,7 +64,7 @@ fn summary(m: &Metrics) -> String {
         m.timeouts,
         m.rvm_evaluations,
         bundles(m),
-    )
+    ) + &crate::log_args::summary(m.decision_log.as_ref())
 }
 
 /// ` | bundles: main r3 (2 activations, 1 failure: why)`, or nothing.
@@ -103,7 +105,11 @@ fn fallbacks(m: &Metrics) -> String {
 }
 
 pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
-    let runtime = a.common.runtime(a.shards, a.capacity)?;
+    let runtime = a
+        .log
+        .apply(a.common.builder(a.shards, a.capacity))?
+        .build()
+        .map_err(|e| e.to_string())?;
     let load = runtime.load_report();
     // The poller keeps the bundle current while requests stream in.
     let (engine, _poller) = a.common.engine(&runtime, true)?;
@@ -123,6 +129,9 @@ pub fn run(a: DecideArgs) -> Result<ExitCode, String> {
         sequential(&authz, &engine, a.progress)?
     };
     let took = started.elapsed();
+    // Events are shipped before the metrics count them (stdout is free
+    // again for console events).
+    runtime.flush_decision_log(std::time::Duration::from_secs(5));
     let m = engine.metrics();
     if a.prometheus {
         eprint!("{}", m.prometheus());

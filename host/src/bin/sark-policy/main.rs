@@ -10,6 +10,7 @@ mod bundle_args;
 mod decide;
 mod line;
 mod load;
+mod log_args;
 mod parallel;
 mod test;
 mod test_files;
@@ -114,6 +115,12 @@ struct QueryArgs {
 
 impl Common {
     fn runtime(&self, shards: usize, capacity: u32) -> Result<Runtime, String> {
+        self.builder(shards, capacity)
+            .build()
+            .map_err(|e| e.to_string())
+    }
+
+    fn builder(&self, shards: usize, capacity: u32) -> sark_policy_host::RuntimeBuilder {
         let mut b = Runtime::builder()
             .deadline(Duration::from_millis(self.deadline_ms))
             .memory_limit(self.memory_mib << 20)
@@ -132,7 +139,7 @@ impl Common {
         if self.no_artifact_cache {
             b = b.artifact_dir(None);
         }
-        b.build().map_err(|e| e.to_string())
+        b
     }
 
     /// The engine with the policies, data and bundles loaded, and the
