@@ -135,6 +135,7 @@ bench: build
 	$(CARGO) bench -p sark-policy-benches
 	$(CARGO) run --release -p sark-policy-benches --bin sark-bench-memory
 	$(CARGO) run --release -p sark-policy-benches --bin sark-bench-compile
+	$(CARGO) run --release -p sark-policy-benches --bin sark-bench-decision-log
 
 bench-python: build venv
 	benches/python/run.sh
@@ -146,6 +147,7 @@ bench-smoke: build venv
 	$(CARGO) test --release -p sark-policy-benches --benches
 	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-memory
 	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-compile
+	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-decision-log
 	SARK_BENCH_QUICK=1 benches/python/run.sh
 
 # The component crate has no tests of its own (tests/component drives the
