@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,8 @@ def engine() -> PolicyEngine:
 
 
 def config(url: str, **kw: Any) -> DecisionLogConfig:
-    """Uploads within a second, retries from 0.1 s."""
-    kw = {"min_delay": 0.2, "max_delay": 1.0, "backoff_base": 0.1, **kw}
+    """Uploads every 0.2 s, retries up to 1 s apart."""
+    kw = {"min_delay": 0.2, "max_delay": 1.0, **kw}
     return DecisionLogConfig(url, **kw)
 
 
@@ -147,7 +148,7 @@ def test_an_outage_loses_nothing_within_the_buffer_and_counts_every_drop(
     events that never arrive."""
     big = Authorizer(engine, RULE, decision_log=config(collector.url))
     small = Authorizer(engine, RULE, decision_log=config(
-        collector.url, max_buffer_bytes=16_384, upload_size_limit_bytes=4096))
+        collector.url, max_buffer_bytes=16_384, upload_size_limit=4096))
     assert big.decision_log is not None and small.decision_log is not None
     ids: dict[str, list[str]] = {"big": [], "small": []}
     slowest = 0.0
@@ -204,7 +205,7 @@ def test_an_outage_loses_nothing_within_the_buffer_and_counts_every_drop(
 def test_a_failing_collector_is_retried_with_backoff(
         engine: PolicyEngine, shared: Collector) -> None:
     shared.fail_first = 3
-    authz = Authorizer(engine, RULE, decision_log=config(shared.url, backoff_base=0.05))
+    authz = Authorizer(engine, RULE, decision_log=config(shared.url, min_delay=0.05))
     assert authz.decision_log is not None
     ids = [authz.decide("alice", "read", f"doc:{n}").decision_id for n in range(10)]
     assert authz.decision_log.flush(15)
@@ -233,15 +234,34 @@ def test_a_trap_loses_the_instances_buffer_and_counts_it(
     authz.close()
 
 
-def test_the_console_sink_writes_json_lines(engine: PolicyEngine,
+@pytest.mark.parametrize("sink", ["console", "stderr"])
+def test_the_console_sink_writes_json_lines(engine: PolicyEngine, sink: str,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    authz = Authorizer(engine, RULE, decision_log=DecisionLogConfig("console"))
+    authz = Authorizer(engine, RULE, decision_log=DecisionLogConfig(sink))
     assert authz.decision_log is not None
     ids = [authz.decide(u, "read", "doc").decision_id for u in ("alice", "bob")]
     assert authz.decision_log.flush(5)
-    lines = capsys.readouterr().out.splitlines()
+    out, err = capsys.readouterr()
+    lines = (out if sink == "console" else err).splitlines()
     assert [json.loads(line)["decision_id"] for line in lines] == ids
     authz.close()
+
+
+def test_close_counts_what_it_could_not_send(engine: PolicyEngine) -> None:
+    with Collector() as gone:
+        url = gone.url
+    authz = Authorizer(engine, RULE, decision_log=config(url, shutdown_timeout=0.3,
+                                                         labels={"id": "gw-1"}))
+    log = authz.decision_log
+    assert log is not None and log.instance_id == "gw-1"
+    for n in range(7):
+        authz.decide("alice", "read", f"doc:{n}")
+    started = time.monotonic()
+    authz.close()
+    assert time.monotonic() - started < 3
+    status = log.status()
+    assert (status.dropped_shutdown, status.sent) == (7, 0)
+    assert status.last_error is not None and "Connection refused" in status.last_error
 
 
 def test_bad_configurations_are_refused(engine: PolicyEngine) -> None:
@@ -260,8 +280,10 @@ def test_cached_decisions_are_sampled(engine: PolicyEngine, shared: Collector) -
     decisions = [authz.decide("alice", "read", "doc") for _ in range(9)]
     assert authz.decision_log.flush(10)
     # The miss, then one cached decision in four; every decision has an id.
-    assert len(mine(shared, authz)) == 3
+    logged = mine(shared, authz)
+    assert [e["decision_id"] for e in logged] == [decisions[i].decision_id for i in (0, 1, 5)]
     assert len({d.decision_id for d in decisions}) == 9
+    assert all(uuid.UUID(str(d.decision_id)).version == 4 for d in decisions)
     authz.close()
 
 
@@ -317,16 +339,18 @@ def test_decide_async_never_blocks_the_loop_on_a_slow_collector(
 def test_batches_are_gzipped_json_arrays_within_the_upload_limit(
         engine: PolicyEngine, shared: Collector) -> None:
     bodies: list[bytes] = []
+    tokens: set[str | None] = set()
     receive = shared._receive
 
     def keep(path: str, headers: Any, body: bytes) -> tuple[int, str]:
         bodies.append(body)
+        tokens.add(headers.get("Authorization"))
         return receive(path, headers, body)
 
     shared._receive = keep  # type: ignore[method-assign]
     try:
-        authz = Authorizer(engine, RULE, decision_log=config(shared.url,
-                                                             upload_size_limit_bytes=2000))
+        authz = Authorizer(engine, RULE, decision_log=config(
+            shared.url, upload_size_limit=2000, token="s3cret"))
         assert authz.decision_log is not None
         for n in range(40):
             authz.decide("alice", "read", f"doc:{n}")
@@ -334,6 +358,7 @@ def test_batches_are_gzipped_json_arrays_within_the_upload_limit(
     finally:
         del shared._receive
     assert len(mine(shared, authz)) == 40 and len(bodies) > 1
+    assert tokens == {"Bearer s3cret"}
     for body in bodies:
         text = gzip.GzipFile(fileobj=io.BytesIO(body)).read()
         events = json.loads(text)

@@ -186,12 +186,21 @@ class Authorizer(CacheSlots):
         (key, lookup, evaluation on a miss, store) on the instance its
         request hashes to. With a decision log every decision takes one
         `authorizer.decide-logged` call instead, which also records its
-        event. Raises `InvalidJsonError`, `NotFoundError`,
+        event, except the cached decisions `cached_sample` leaves unlogged
+        (answered as without a log, with an id of their own). Raises `InvalidJsonError`, `NotFoundError`,
         `EvaluationError`, `LimitExceededError`, or after a trap
         `PolicyTimeoutError` / `SandboxTrapError`."""
         start = perf_counter()
         memo = (rule or self.rule, user, action, resource, context_text(context))
-        if self.decision_log is not None:
+        log = self.decision_log
+        if log is not None:
+            if log.sampling:
+                known = self._keys.get(memo)
+                if known is not None and log.skips_cached():
+                    hit = self._probe(memo, known, start, True)
+                    if isinstance(hit, Decision):
+                        _set_id(hit, log.new_id())
+                        return hit
             return self._decide_logged(memo, sensitivity, ttl_seconds, start)
         known = self._keys.get(memo)
         if known is not None:
@@ -373,9 +382,16 @@ class Authorizer(CacheSlots):
         start = perf_counter()
         memo = (rule or self.rule, user, action, resource, context_text(context))
         known = self._keys.get(memo)
+        log = self.decision_log
         if known is not None:
-            hit = (self._probe(memo, known, start, False) if self.decision_log is None
-                   else self._probe_logged(memo, known, start))
+            if log is None:
+                hit = self._probe(memo, known, start, False)
+            elif log.sampling and log.skips_cached():
+                hit = self._probe(memo, known, start, False)
+                if isinstance(hit, Decision):
+                    _set_id(hit, log.new_id())
+            else:
+                hit = self._probe_logged(memo, known, start)
             if hit is _BUSY:
                 decision: Decision = await self._sandboxes[known[0]].worker.submit(
                     self._decide_after_wait, memo, context, sensitivity, ttl_seconds, start)

@@ -9,13 +9,15 @@ network, the retries and the status. An uploader (a daemon thread by
 default, or an asyncio task: `start_async`) takes batches of at most
 `upload_size_limit_bytes` of JSON from each instance, holding that
 instance's lock only for the take, and POSTs them gzipped
-(`Content-Encoding: gzip`, a JSON array) to the sink URL. It uploads when
-one instance holds about a batch, or after a delay drawn between
-`min_delay` and `max_delay`. A failed upload is kept and retried first,
-so events arrive in order and at least once, after an exponential backoff
-with jitter; meanwhile new events wait in the instances' buffers, which
-drop their oldest past `max_buffer_bytes` (counted). An instance that
-traps is replaced with a fresh log; what it buffered is lost and counted.
+(`Content-Encoding: gzip`, a JSON array) to the sink URL, on one
+connection per round of uploads (`_log_http`). It looks for events
+every `min_delay`, and early when one instance holds about a batch. A
+failed upload is kept and retried first, so events arrive in order and at
+least once, after an exponential backoff with jitter; meanwhile new events
+wait in the instances' buffers, which drop their oldest past
+`max_buffer_bytes` (counted). An instance that traps is replaced with a
+fresh log; what it buffered is lost and counted. Names and defaults are
+the Rust host's (`host/src/decision_log`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import enum
-import http.client
 import logging
 import random
 import secrets
@@ -31,20 +32,18 @@ import sys
 import threading
 import time
 import types
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, NamedTuple
 
 from wasmtime.component import ResourceAny
 
 from ._abi import Bindings, Trapped
 from ._errors import PolicyError
+from ._log_config import STREAMS, DecisionLogConfig
+from ._log_http import LogPoster
 from ._log_status import DecisionLogStatus
 
 if TYPE_CHECKING:
@@ -54,70 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["DecisionLog", "DecisionLogConfig", "DecisionLogStatus"]
 
 _log = logging.getLogger("sark_policy")
-_USER_AGENT: Final = "sark-policy/0.1.0 (decision logs)"
-CONSOLE: Final = "console"
-
-
-@dataclass(frozen=True)
-class DecisionLogConfig:
-    """How an `Authorizer` logs its decisions (OPA's `decision_logs`).
-
-    - `sink`: the collector's URL (events are POSTed to it as they are to
-      OPA's `/logs`), or "console": JSON lines on standard output;
-    - `labels`: added to every event's `labels`, beside the host's `id` (a
-      random id of this log) and `version` (the package's), which win;
-    - `erase`: JSON pointers under `/input` or `/result` removed from every
-      event (before the policies' `system.log.mask` rule);
-    - `max_buffer_bytes` (16 MiB): JSON held per instance; past it the
-      oldest events are dropped, counted;
-    - `max_event_bytes` (1 MiB): a larger event loses its input, then its
-      result (counted as truncated);
-    - `upload_size_limit_bytes` (32768, OPA's): JSON per upload;
-    - `min_delay`, `max_delay` (seconds, OPA's 300 and 600): the most an
-      event waits while no instance holds a full batch;
-    - `cached_sample`: log one cached decision in this many (1: every one,
-      0: none); evaluated decisions are always logged;
-    - `token`: sent as `Authorization: Bearer <token>`;
-    - `timeout`: seconds an upload may wait on the network;
-    - `backoff_base`: after n failures in a row the next attempt comes
-      after `min(max_delay, backoff_base * 2**(n-1))` seconds, +/- 20%;
-    - `shutdown_timeout`: seconds `close` (and the exit of the process)
-      spends on the last uploads.
-
-    Raises `ValueError` for a sink that is neither http(s) nor "console",
-    a size below 1, delays out of order or a `cached_sample` outside
-    0..2**32-1.
-    """
-
-    sink: str
-    labels: Mapping[str, str] = field(default_factory=dict)
-    erase: Sequence[str] = ()
-    max_buffer_bytes: int = 16 << 20
-    max_event_bytes: int = 1 << 20
-    upload_size_limit_bytes: int = 32768
-    min_delay: float = 300.0
-    max_delay: float = 600.0
-    cached_sample: int = 1
-    token: str | None = None
-    timeout: float = 10.0
-    backoff_base: float = 0.5
-    shutdown_timeout: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.sink != CONSOLE and urllib.parse.urlsplit(self.sink).scheme not in (
-                "http", "https"):
-            raise ValueError(f"a decision-log sink is an http(s) URL or 'console', "
-                             f"not {self.sink!r}")
-        for name in ("max_buffer_bytes", "max_event_bytes", "upload_size_limit_bytes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        if not 0 <= self.min_delay <= self.max_delay:
-            raise ValueError(f"need 0 <= min_delay <= max_delay, got {self.min_delay}, "
-                             f"{self.max_delay}")
-        if not 0 <= self.cached_sample < 1 << 32:
-            raise ValueError(f"cached_sample must be in 0..2**32-1, not {self.cached_sample}")
-        if self.timeout <= 0 or self.backoff_base < 0 or self.shutdown_timeout < 0:
-            raise ValueError("timeout must be > 0, backoff_base and shutdown_timeout >= 0")
 
 
 class _Batch(NamedTuple):
@@ -139,6 +74,9 @@ class _Stats(NamedTuple):
     batched_events: int = 0
 
 
+# The version (4) and variant (RFC 4122) bits of a random UUID.
+_UUID_MASK: Final = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_V4: Final = (0x4000 << 64) | (0x8000 << 48)
 _ZERO: Final = _Stats()
 # The counters that outlive a log replaced after a trap.
 _LIFETIME: Final = ("logged", "dropped_buffer_full", "dropped_mask_error", "truncated")
@@ -161,11 +99,20 @@ class DecisionLog:
 
         self.config = config
         self.instance_id = str(uuid.uuid4())
-        labels = {k: v for k, v in config.labels.items()}
-        labels.update(id=self.instance_id, version=__version__)
+        labels = {"id": self.instance_id, "version": __version__, **config.labels}
+        self.instance_id = labels["id"]
         self._labels = list(labels.items())
-        self._encoding = "json-lines" if config.sink == CONSOLE else "gzip"
+        self._stream = STREAMS.get(config.sink)
+        self._poster = (LogPoster(config.sink, config.token, config.timeout)
+                        if self._stream is None else None)
+        self._encoding = "gzip" if self._stream is None else "json-lines"
+        # Cached decisions are sampled here, one in `cached_sample`: the
+        # others skip the event (and its crossing) entirely (`skips_cached`);
+        # the instances log every cached decision they see (none with 0).
         self._sample = config.cached_sample
+        self.sampling = config.cached_sample != 1
+        self._cached_seen = 0
+        self._bits = random.Random(secrets.randbits(128)).getrandbits
         self._pool = pool
         self._sandboxes = pool.sandboxes
         n = pool.size
@@ -175,13 +122,13 @@ class DecisionLog:
         self.handles = [0] * n
         self._last = [_ZERO] * n  # its log's counters when last read
         self._made = [0] * n  # events recorded since then (see `note`)
-        self._cached_seen = [0] * n  # mirrors the instance's sampling
         self._generation = [s.generation for s in self._sandboxes]
         # Events in about one batch: `note` wakes the uploader when an
         # instance has made that many since its last take.
-        self._batch_events = max(1, config.upload_size_limit_bytes // 512)
+        self._batch_events = max(1, config.upload_size_limit // 512)
         self._retired = dict.fromkeys(_LIFETIME, 0)  # counters of replaced logs
         self._recycled = 0
+        self._shutdown_lost = 0
         # Uploads: one shipper at a time; the state under `_state`.
         self._ship_lock = threading.Lock()
         self._pending: _Batch | None = None
@@ -189,6 +136,7 @@ class DecisionLog:
         self._sent = self._sent_bytes = self._uploads = self._failures = self._consecutive = 0
         self._last_upload: float | None = None
         self._last_error: str | None = None
+        self._last_error_time: float | None = None
         self._random = random.Random()
         self._cond = threading.Condition()
         self._kicked = False
@@ -213,7 +161,7 @@ class DecisionLog:
         config = types.SimpleNamespace(**{
             "labels": self._labels, "erase": list(c.erase),
             "max-buffer-bytes": c.max_buffer_bytes, "max-event-bytes": c.max_event_bytes,
-            "cached-sample": c.cached_sample,
+            "cached-sample": min(c.cached_sample, 1),
             "id-seed": (secrets.randbits(64), secrets.randbits(64)),
         })
         i = sandbox.index
@@ -232,7 +180,7 @@ class DecisionLog:
                 self._retired[name] += getattr(last, name)
             self._retired["logged"] += made
             self._recycled += last.buffered_events + made
-            self._last[i], self._made[i], self._cached_seen[i] = _ZERO, 0, 0
+            self._last[i], self._made[i] = _ZERO, 0
             if last.buffered_events + made:
                 _log.warning("decision log: %d events lost with a recycled instance",
                              last.buffered_events + made)
@@ -243,16 +191,27 @@ class DecisionLog:
         its lock after each `decide-logged`; `cached` False also for a
         failed evaluation, which is logged): the bound of what a trap would
         lose, and the trigger of an upload of a full batch."""
-        if cached:
-            seen = self._cached_seen[i]
-            self._cached_seen[i] = seen + 1
-            n = self._sample
-            if n == 0 or seen % n:
-                return
+        if cached and self._sample == 0:
+            return
         made = self._made[i] + 1
         self._made[i] = made
         if made == self._batch_events:
             self._kick()
+
+    def skips_cached(self) -> bool:
+        """Whether the next cached decision goes unlogged (all but one in
+        `cached_sample`). Threads may race on the count: sampling is
+        approximate, never a lost event."""
+        seen = self._cached_seen
+        self._cached_seen = seen + 1
+        n = self._sample
+        return n == 0 or seen % n != 0
+
+    def new_id(self) -> str:
+        """A decision id (a version 4 UUID, from this log's generator, as
+        the instances draw theirs) for a cached decision sampled out."""
+        h = "%032x" % (self._bits(128) & _UUID_MASK | _UUID_V4)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def _read(self, sandbox: Sandbox, take: bool) -> tuple[_Batch | None, _Stats]:
         """A batch from `sandbox`'s log (when `take`) and its counters,
@@ -263,7 +222,7 @@ class DecisionLog:
                 return None, self._last[i]
             handle, abi = self.handles[i], sandbox.abi
             try:
-                got = (abi.call("log.take-batch", handle, self.config.upload_size_limit_bytes,
+                got = (abi.call("log.take-batch", handle, self.config.upload_size_limit,
                                 self._encoding) if take else None)
                 stats = _Stats(*abi.call("log.stats", handle))
             except Trapped as t:  # the rebuild counts what was lost
@@ -273,7 +232,7 @@ class DecisionLog:
                 return None, self._last[i]
             self._last[i], self._made[i] = stats, 0
         if got is not None and got[1]:
-            self._batch_events = max(1, self.config.upload_size_limit_bytes * got[1]
+            self._batch_events = max(1, self.config.upload_size_limit * got[1]
                                      // max(1, got[2]))
         return (None if got is None else _Batch(*got)), stats
 
@@ -302,13 +261,18 @@ class DecisionLog:
                     if not self._send(batch):
                         self._pending = batch
                         return _Shipped.FAILED
+            # The connection serves one round of uploads (a backlog of
+            # batches), not the idle time between rounds.
+            if self._poster is not None:
+                self._poster.close()
             return _Shipped.DONE
         finally:
             self._ship_lock.release()
 
     def _send(self, batch: _Batch) -> bool:
         """Writes or POSTs one batch; records the outcome."""
-        error = self._write(batch.body) if self.config.sink == CONSOLE else self._post(batch.body)
+        error = (self._poster.post(batch.body) if self._poster is not None
+                 else self._write(batch.body))
         with self._state:
             if error is None:
                 self._sent += batch.events
@@ -321,50 +285,32 @@ class DecisionLog:
                 self._failures += 1
                 self._consecutive += 1
                 self._last_error = error
+                self._last_error_time = time.time()
         if error is not None:
             _log.warning("decision log: %s (%d events kept for a retry)", error, batch.events)
         return error is None
 
-    @staticmethod
-    def _write(body: bytes) -> str | None:
+    def _write(self, body: bytes) -> str | None:
+        # Looked up at each write: the stream may have been replaced.
+        stream = sys.stderr if self._stream == "stderr" else sys.stdout
         try:
-            sys.stdout.write(body.decode())
-            sys.stdout.flush()
+            stream.write(body.decode())
+            stream.flush()
         except (OSError, ValueError) as e:
-            return f"console: {e}"
-        return None
-
-    def _post(self, body: bytes) -> str | None:
-        url = self.config.sink
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "Content-Encoding": "gzip",
-            "User-Agent": _USER_AGENT})
-        if self.config.token is not None:
-            request.add_unredirected_header("Authorization", f"Bearer {self.config.token}")
-        try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
-                response.read()
-                if not 200 <= response.status < 300:
-                    return f"POST {url}: HTTP {response.status}"
-        except urllib.error.HTTPError as e:
-            e.close()
-            return f"POST {url}: HTTP {e.code}"
-        except urllib.error.URLError as e:
-            return f"POST {url}: {e.reason}"
-        except (OSError, http.client.HTTPException) as e:
-            return f"POST {url}: {type(e).__name__}: {e}"
+            return f"{self._stream}: {e}"
         return None
 
     def next_delay(self) -> float:
-        """Seconds until the next upload: drawn between `min_delay` and
-        `max_delay`, or the backoff after failures in a row."""
+        """Seconds until the uploader looks again: `min_delay`, or after n
+        failed uploads in a row `min(max_delay, min_delay * 2**(n-1))`
+        times a random 0.5..1 (as the Rust host)."""
         c = self.config
         with self._state:
             failures = self._consecutive
         if failures == 0:
-            return self._random.uniform(c.min_delay, c.max_delay)
-        backoff = min(c.max_delay, c.backoff_base * 2.0 ** min(failures - 1, 64))
-        return backoff * self._random.uniform(0.8, 1.2)
+            return c.min_delay
+        backoff = min(c.max_delay, c.min_delay * 2.0 ** min(failures - 1, 20))
+        return backoff * self._random.uniform(0.5, 1.0)
 
     def _kick(self) -> None:
         """Wakes the uploader: an instance holds about a batch."""
@@ -482,15 +428,17 @@ class DecisionLog:
         with self._state:
             return DecisionLogStatus(
                 sink=self.config.sink, sent=self._sent, sent_bytes=self._sent_bytes,
-                dropped_recycled=self._recycled, buffered_events=buffered_events,
-                buffered_bytes=buffered_bytes, uploads=self._uploads,
-                upload_failures=self._failures, consecutive_failures=self._consecutive,
-                last_upload=self._last_upload, last_error=self._last_error, **totals)
+                dropped_recycled=self._recycled, dropped_shutdown=self._shutdown_lost,
+                buffered_events=buffered_events, buffered_bytes=buffered_bytes,
+                uploads=self._uploads, upload_failures=self._failures,
+                consecutive_failures=self._consecutive, last_upload=self._last_upload,
+                last_error=self._last_error, last_error_time=self._last_error_time, **totals)
 
     def close(self, timeout: float | None = None) -> bool:
         """Stops uploading after a last `flush` of up to `timeout` seconds
         (default: the config's `shutdown_timeout`) and drops the logs in
-        the instances; True when every event went out. Idempotent."""
+        the instances; True when every event went out, else what is left
+        is counted in `dropped_shutdown`. Idempotent."""
         if self._closed:
             return True
         timeout = self.config.shutdown_timeout if timeout is None else timeout
@@ -498,6 +446,13 @@ class DecisionLog:
         self.stop(timeout)
         flushed = self.flush(max(0.0, deadline - time.monotonic()))
         atexit.unregister(self._at_exit)
+        if self._poster is not None:
+            self._poster.close()
+        if not flushed:
+            left = self.status().buffered_events
+            with self._state:
+                self._shutdown_lost = left
+            self._pending = None
         with self._pool.locked_all() as sandboxes:
             self._closed = True
             self._pool.forget(self._rebuild)
@@ -508,8 +463,8 @@ class DecisionLog:
                         s.abi.drop(resource)
                 self._resources[s.index] = None
         if not flushed:
-            _log.warning("decision log closed with events not uploaded: %s",
-                         self._last_error)
+            _log.warning("decision log closed with %d events not uploaded (%s)",
+                         self._shutdown_lost, self._last_error or "out of time")
         return flushed
 
 
