@@ -1,7 +1,8 @@
 """The filter's `bundle`: Envoy polls a real bundle server (Debian nginx on
 loopback, tests/bundle_server.py) through a cluster, with a bearer token
 and If-None-Match; bundles flip decisions, broken and tampered ones are
-refused while the previous one keeps serving. Run from test_envoy.py."""
+refused while the previous one keeps serving. The decision-log checks
+(decision_logs.py) share this Envoy. Run from test_envoy.py."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from typing import Any, Callable
 
 import harness
 from checks import check, expect, request
+from decision_logs import DecisionLogs
 
 sys.path.insert(0, str(harness.ROOT / "tests"))
 from bundle_server import BundleServer, publish, targz  # noqa: E402
+from log_collector import Collector  # noqa: E402
 
 TOKEN = "bundle-token"
 KEY = {"id": "k1", "algorithm": "HS256", "key": "bundle-signing-secret"}
@@ -83,14 +86,15 @@ def eventually(what: str, cond: Callable[[], bool], timeout: float = 8.0) -> flo
 def run_bundles(upstream_port: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="sark-bundles-"))
     try:
-        with BundleServer(root, require_token=TOKEN) as server:
-            run_with(server, root, upstream_port)
+        with BundleServer(root, require_token=TOKEN) as server, Collector() as collector:
+            run_with(server, root, upstream_port, DecisionLogs(collector))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_with(server: BundleServer, root: Path, upstream_port: int) -> None:
-    """The checks, with `server` serving `root`."""
+def run_with(server: BundleServer, root: Path, upstream_port: int, logs: DecisionLogs) -> None:
+    """The checks, with `server` serving `root`, then the decision-log
+    checks of `logs`."""
     names = ("admin", "main", "open", "signed")
     ports = {n: harness.free_port() for n in names}
 
@@ -119,8 +123,8 @@ def run_with(server: BundleServer, root: Path, upstream_port: int) -> None:
     config = harness.bootstrap(
         ports["admin"],
         upstream_port,
-        listeners,
-        [harness.cluster("bundle_server", server.port)],
+        [*listeners, *logs.listeners],
+        [harness.cluster("bundle_server", server.port), logs.cluster],
     )
     # Two workers: each worker VM polls and activates on its own.
     envoy = harness.Envoy(config, ports["admin"], concurrency=2)
@@ -231,5 +235,6 @@ def run_with(server: BundleServer, root: Path, upstream_port: int) -> None:
         counters = {k.split("sark_policy.", 1)[1]: v for k, v in envoy.stats().items()}
         print("     bundle stats:", json.dumps({k: v for k, v in counters.items() if "bundle" in k
                                                   or k == "not_ready"}, sort_keys=True))
+        logs.run(envoy)
     finally:
         envoy.stop()

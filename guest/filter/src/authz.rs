@@ -6,6 +6,8 @@ use crate::config::{Config, FailureMode};
 use crate::input::{self, RequestParts};
 use crate::memo::Memo;
 use crate::response::Decision;
+use regorus::Value;
+use sark_policy_core::decision_log::DecisionLog;
 use sark_policy_core::{
     Bundle, BundleInfo, BundleLimits, BundleSource, DecisionCache, Engine, Error,
     VerificationConfig, keys,
@@ -46,6 +48,21 @@ pub struct Outcome {
     pub decision: Result<Rc<Decision>, Failure>,
     /// Served from the cache.
     pub cached: bool,
+    /// What the decision log records of it, until [`Authz::record`] does;
+    /// `None` without a log, or for a cached decision not sampled.
+    pub log: Option<LogEntry>,
+}
+
+/// What an event needs beyond the outcome, kept from the decide path.
+#[derive(Debug, Default)]
+pub struct LogEntry {
+    /// The decision's JSON text.
+    result: Option<String>,
+    /// The input evaluated (a cached decision's is built when recorded).
+    input: Option<Value>,
+    eval_ns: u64,
+    /// Evaluated on the RVM (else the interpreter, or the cache).
+    rvm: bool,
 }
 
 /// Engine, cache and configuration of one worker.
@@ -68,11 +85,20 @@ pub struct Authz {
     /// Whether the policies are in: at once without a `bundle`, else from
     /// the first activation on.
     ready: bool,
+    /// The decision log, when configured, and the VM's instance id.
+    log: Option<(DecisionLog, String)>,
 }
 
 impl Authz {
-    /// Loads policies and data; the error says which part is wrong.
+    /// Loads policies and data; the error says which part is wrong. The
+    /// decision log's ids come from a fixed seed (see [`Authz::with_seed`]).
     pub fn new(config: Config) -> Result<Self, String> {
+        Self::with_seed(config, [0, 0])
+    }
+
+    /// As [`Authz::new`], with the decision log's instance and decision ids
+    /// drawn from `seed` (random bits of the host).
+    pub fn with_seed(config: Config, seed: [u64; 2]) -> Result<Self, String> {
         let mut engine = Engine::new();
         for (name, source) in config.policies() {
             engine
@@ -97,6 +123,10 @@ impl Authz {
             n => Some(DecisionCache::new(n).map_err(|e| format!("cache: {e}"))?),
         };
         let pack_as_bytes = config.with_request_body.is_some_and(|b| b.pack_as_bytes);
+        let log = match &config.decision_log {
+            None => None,
+            Some(c) => Some(record::open(c, seed)?),
+        };
         Ok(Self {
             engine,
             input: input::Builder::new(pack_as_bytes, config.skip_request_body_parse),
@@ -107,6 +137,7 @@ impl Authz {
             ready: config.bundle.is_none(),
             config,
             rule,
+            log,
         })
     }
 
@@ -185,9 +216,18 @@ impl Authz {
         if let (Some(cache), Some(key)) = (self.cache.as_mut(), key.as_deref())
             && let Some(json) = cache.get(key, now_ms)
         {
+            let sampled = self
+                .log
+                .as_mut()
+                .is_some_and(|(log, _)| log.samples_cached());
+            let log = sampled.then(|| LogEntry {
+                result: Some(json.to_owned()),
+                ..LogEntry::default()
+            });
             return Ok(Outcome {
                 decision: parse(&mut self.parsed, json).map_err(Failure::Policy),
                 cached: true,
+                log,
             });
         }
         Err(key)
@@ -201,7 +241,8 @@ impl Authz {
         key: Option<String>,
         now_ms: u64,
     ) -> Outcome {
-        let decision = self.evaluate(parts).and_then(|json| {
+        let mut log = self.log.is_some().then(LogEntry::default);
+        let decision = self.evaluate_into(parts, log.as_mut()).and_then(|json| {
             let decision = parse(&mut self.parsed, &json).map_err(Failure::Policy)?;
             if let (Some(cache), Some(key)) = (self.cache.as_mut(), key.as_deref()) {
                 let expires = now_ms.saturating_add(self.config.cache.ttl_ms);
@@ -212,26 +253,52 @@ impl Authz {
         Outcome {
             decision,
             cached: false,
+            log,
         }
     }
 
     /// The policy's decision for a request as JSON text, not cached.
     pub fn evaluate(&mut self, parts: &RequestParts) -> Result<String, Failure> {
+        self.evaluate_into(parts, None)
+    }
+
+    /// As [`Authz::evaluate`], keeping what the decision log needs in `log`.
+    fn evaluate_into(
+        &mut self,
+        parts: &RequestParts,
+        mut log: Option<&mut LogEntry>,
+    ) -> Result<String, Failure> {
         let input = self
             .input
             .build(parts, &self.engine.limits())
             .map_err(Failure::Body)?;
-        match self.engine.eval_rule_value(&self.rule, input) {
-            Ok(Some(value)) => {
-                serde_json::to_string(&value).map_err(|e| Failure::Policy(format!("decision: {e}")))
-            }
-            // opa-envoy-plugin treats an undefined decision as an error.
-            Ok(None) => Err(Failure::Policy(format!(
-                "undefined decision: {}",
-                self.rule
-            ))),
-            Err(e) => Err(Failure::Policy(e.to_string())),
+        let rvm_before = self.engine.rvm_evaluations();
+        let started = log.as_mut().map(|entry| {
+            // A value's clone shares its tree (regorus values are `Rc`s).
+            entry.input = Some(input.clone());
+            std::time::Instant::now()
+        });
+        let value = self.engine.eval_rule_value(&self.rule, input);
+        if let (Some(entry), Some(started)) = (log.as_mut(), started) {
+            entry.eval_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            entry.rvm = self.engine.rvm_evaluations() != rvm_before;
         }
+        let json = match value {
+            Ok(Some(value)) => serde_json::to_string(&value)
+                .map_err(|e| Failure::Policy(format!("decision: {e}")))?,
+            // opa-envoy-plugin treats an undefined decision as an error.
+            Ok(None) => {
+                return Err(Failure::Policy(format!(
+                    "undefined decision: {}",
+                    self.rule
+                )));
+            }
+            Err(e) => return Err(Failure::Policy(e.to_string())),
+        };
+        if let Some(entry) = log {
+            entry.result = Some(json.clone());
+        }
+        Ok(json)
     }
 
     /// The seed-format key over the configured request parts, scoped by
@@ -346,6 +413,9 @@ fn push_json_string(out: &mut String, s: &str) {
 fn strip_port(address: &str) -> &str {
     address.rsplit_once(':').map_or(address, |(ip, _)| ip)
 }
+
+#[path = "authz_log.rs"]
+mod record;
 
 #[cfg(test)]
 #[path = "authz_tests.rs"]

@@ -5,6 +5,7 @@
 //! instead of silently running with a default.
 
 use crate::bundle_config::BundleConfig;
+use crate::log_config::DecisionLogConfig;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -55,6 +56,10 @@ pub struct Config {
     /// `skip-request-body-parse`.
     #[serde(default)]
     pub skip_request_body_parse: bool,
+    /// Record every decision as an OPA decision-log event and upload the
+    /// events in batches to a collector (an Envoy cluster).
+    #[serde(default)]
+    pub decision_log: Option<DecisionLogConfig>,
 }
 
 /// How much of the body is read, and how it reaches the input: the fields
@@ -190,6 +195,9 @@ impl Config {
                 return Err("configuration has no policies (and no bundle)".into());
             }
             None => {}
+        }
+        if let Some(log) = &config.decision_log {
+            log.check()?;
         }
         for status in [config.failure_status, config.deny_status] {
             if !(200..=599).contains(&status) {

@@ -10,12 +10,15 @@
 //! allows, denials and errors are Envoy counters. With a `bundle`, each
 //! worker VM polls an OPA bundle server (an Envoy cluster) on its root
 //! context's tick and activates new revisions in its own engine
-//! (`bundle_poll`).
+//! (`bundle_poll`). With a `decision_log`, every decision is recorded as
+//! an OPA decision-log event (masked by the policies' `system.log.mask`)
+//! in a per-worker buffer that the root context's tick uploads in batches
+//! to a collector (an Envoy cluster; `log_upload`).
 //!
 //! The host-facing code is this file (requests) and `root.rs` (the
-//! configuration and bundle polling); configuration, input, decision,
-//! polling and metrics live in their own modules so they are tested
-//! natively.
+//! configuration, bundle polling and log uploads); configuration, input,
+//! decision, polling, the log and metrics live in their own modules so
+//! they are tested natively.
 #![deny(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -40,6 +43,8 @@ pub mod bundle_config;
 pub mod bundle_poll;
 pub mod config;
 pub mod input;
+pub mod log_config;
+pub mod log_upload;
 pub mod memo;
 pub mod metrics;
 pub mod response;
@@ -57,7 +62,7 @@ use response::{Decision, Headers};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// The module entry point (`_initialize`); private so it needs no docs.
 mod entry {
@@ -96,6 +101,9 @@ struct Request {
     waiting: Option<(RequestParts, BodyConfig)>,
     /// `dry_run` of the configuration, read with the headers.
     dry_run: bool,
+    /// The logged decision's id and the header that carries it, until the
+    /// response (or the local reply) carries it.
+    decision_id: Option<(String, String)>,
 }
 
 impl Context for Request {}
@@ -108,6 +116,7 @@ impl Request {
             allowed: None,
             waiting: None,
             dry_run: false,
+            decision_id: None,
         }
     }
 
@@ -146,17 +155,19 @@ impl Request {
             .and_then(|b| String::from_utf8(b).ok())
     }
 
-    fn now_ms(&self) -> u64 {
+    /// The host's clock since the epoch (zero when it cannot be read).
+    fn now(&self) -> Duration {
         self.get_current_time()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or_default()
     }
 
     /// Decides a request whose parts (body included) are read: from the
     /// cache or the policy, then lets it through or replies. `headers_held`:
     /// the request headers have not gone upstream yet, so they can change.
     fn decide(&mut self, mut parts: RequestParts, headers_held: bool) -> Action {
-        let now = self.now_ms();
+        let clock = self.now();
+        let now = u64::try_from(clock.as_millis()).unwrap_or(u64::MAX);
         let shared = Rc::clone(&self.authz);
         let Ok(mut guard) = shared.try_borrow_mut() else {
             return self.deny(500, &Vec::new(), "sark-policy: authorizer busy\n");
@@ -164,13 +175,24 @@ impl Request {
         let Some(authz) = guard.as_mut() else {
             return self.deny(500, &Vec::new(), "sark-policy: not configured\n");
         };
-        let outcome = match authz.lookup(&parts, now) {
-            Ok(hit) => hit,
+        let mut outcome = match authz.lookup(&parts, now) {
+            Ok(hit) => {
+                if hit.log.is_some() {
+                    // A sampled cached decision is logged with its input.
+                    self.add_properties(&mut parts);
+                }
+                hit
+            }
             Err(key) => {
                 self.add_properties(&mut parts);
                 authz.evaluate_and_store(&parts, key, now)
             }
         };
+        if let Some(id) = authz.record(&parts, &mut outcome, clock.as_nanos())
+            && let Some(header) = authz.decision_id_header()
+        {
+            self.decision_id = Some((header.to_owned(), id));
+        }
         let (fails_open, failure_status, deny_status) = (
             authz.fails_open(),
             authz.config().failure_status,
@@ -306,6 +328,10 @@ impl Request {
             }
             return Action::Continue;
         }
+        if let Some((name, id)) = &self.decision_id {
+            // The upstream can log the id too.
+            self.set_http_request_header(name, Some(id));
+        }
         for name in &decision.request_headers_to_remove {
             // Every host call is a crossing; a header the request does not
             // carry needs none.
@@ -333,7 +359,7 @@ impl Request {
     /// A local reply; under `dry_run` only counted and logged, and the
     /// request goes on (as opa-envoy-plugin's dry-run answers OK to Envoy).
     fn reply(
-        &self,
+        &mut self,
         status: u32,
         headers: &Headers,
         body: &str,
@@ -357,11 +383,15 @@ impl Request {
         Action::Continue
     }
 
-    fn deny(&self, status: u32, headers: &Headers, body: &str) -> Action {
-        let headers: Vec<(&str, &str)> = headers
+    fn deny(&mut self, status: u32, headers: &Headers, body: &str) -> Action {
+        let id = self.decision_id.take();
+        let mut headers: Vec<(&str, &str)> = headers
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
+        if let Some((name, id)) = &id {
+            headers.push((name, id));
+        }
         self.send_http_response(status, headers, Some(body.as_bytes()));
         Action::Pause
     }
@@ -369,7 +399,8 @@ impl Request {
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let settings = match self.authz.try_borrow() {
+        let shared = Rc::clone(&self.authz);
+        let settings = match shared.try_borrow() {
             Ok(guard) => guard.as_ref().map(|a| {
                 let c = a.config();
                 let not_ready = (!a.ready()).then_some(a.fails_open());
@@ -429,6 +460,9 @@ impl HttpContext for Request {
     }
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        if let Some((name, id)) = self.decision_id.take() {
+            self.set_http_response_header(&name, Some(&id));
+        }
         if let Some(decision) = self.allowed.take() {
             for (name, value) in &decision.response_headers_to_add {
                 self.add_http_response_header(name, value);

@@ -8,7 +8,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
 
 /// Metric names; Envoy shows them with its `wasmcustom.` prefix.
-pub const NAMES: [&str; 15] = [
+pub const NAMES: [&str; 19] = [
     "sark_policy.requests",
     "sark_policy.cache_hits",
     "sark_policy.cache_misses",
@@ -24,11 +24,19 @@ pub const NAMES: [&str; 15] = [
     "sark_policy.bundle_not_modified",
     "sark_policy.bundle_activations",
     "sark_policy.bundle_failures",
+    "sark_policy.decision_log_events",
+    "sark_policy.decision_log_uploads",
+    "sark_policy.decision_log_upload_failures",
+    "sark_policy.decision_log_dropped",
 ];
 
 /// The gauge: when this VM last activated a bundle, in seconds since the
 /// epoch (0 before the first).
 pub const LAST_ACTIVATION: &str = "sark_policy.bundle_last_activation_unix_seconds";
+
+/// The gauge: bytes of decision-log events waiting for upload, summed over
+/// workers (each adds its change).
+pub const LOG_BUFFERED: &str = "sark_policy.decision_log_buffered_bytes";
 
 /// One counter each; `None` when the host refused to define it (then
 /// counting it is a no-op rather than a failure of the request).
@@ -36,6 +44,7 @@ pub const LAST_ACTIVATION: &str = "sark_policy.bundle_last_activation_unix_secon
 pub struct Metrics {
     ids: [Option<u32>; NAMES.len()],
     last_activation: Option<u32>,
+    log_buffered: Option<u32>,
 }
 
 /// Which counter.
@@ -72,6 +81,15 @@ pub enum Counter {
     BundleActivations = 13,
     /// Polls that failed: an error status, no answer, or a bundle refused.
     BundleFailures = 14,
+    /// Decision-log events recorded into a worker's buffer.
+    LogEvents = 15,
+    /// Decision-log batches uploaded (answered 2xx).
+    LogUploads = 16,
+    /// Decision-log uploads that failed (the batch is retried).
+    LogUploadFailures = 17,
+    /// Decision-log events dropped: the buffer was full (the oldest go),
+    /// or masking failed (never shipped unmasked).
+    LogDropped = 18,
 }
 
 impl Metrics {
@@ -85,9 +103,14 @@ impl Metrics {
                 Err(_) => failed.push(name),
             }
         }
-        match hostcalls::define_metric(MetricType::Gauge, LAST_ACTIVATION) {
-            Ok(id) => metrics.last_activation = Some(id),
-            Err(_) => failed.push(LAST_ACTIVATION),
+        for (slot, name) in [
+            (&mut metrics.last_activation, LAST_ACTIVATION),
+            (&mut metrics.log_buffered, LOG_BUFFERED),
+        ] {
+            match hostcalls::define_metric(MetricType::Gauge, name) {
+                Ok(id) => *slot = Some(id),
+                Err(_) => failed.push(name),
+            }
         }
         (metrics, failed)
     }
@@ -101,8 +124,23 @@ impl Metrics {
 
     /// Adds one to `counter`.
     pub fn incr(&self, counter: Counter) {
+        self.add(counter, 1);
+    }
+
+    /// Adds `n` to `counter`.
+    pub fn add(&self, counter: Counter, n: u64) {
+        if n == 0 {
+            return;
+        }
         if let Some(Some(id)) = self.ids.get(counter as usize) {
-            let _ = hostcalls::increment_metric(*id, 1);
+            let _ = hostcalls::increment_metric(*id, i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Changes the buffered-bytes gauge by `delta` (this worker's change).
+    pub fn add_log_buffered(&self, delta: i64) {
+        if let (Some(id), true) = (self.log_buffered, delta != 0) {
+            let _ = hostcalls::increment_metric(id, delta);
         }
     }
 }

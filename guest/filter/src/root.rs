@@ -1,17 +1,24 @@
-//! The root context of a worker VM: the configuration, and the polling of
-//! the configured bundle on the root context's tick (the HTTP call to the
-//! bundle server's cluster and its answer; what they mean is `bundle_poll`).
+//! The root context of a worker VM: the configuration, and on the root
+//! context's tick the polling of the configured bundle (the HTTP call to
+//! the bundle server's cluster and its answer; what they mean is
+//! `bundle_poll`) and the decision-log uploads (`root_log.rs`).
 
 use crate::authz::Authz;
 use crate::bundle_poll::{Event, Poller, Report, Step};
 use crate::config::Config;
+use crate::log_upload::{Meter, Uploader};
 use crate::metrics::{Counter, Metrics};
 use crate::{Request, Shared, log};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel, MapType};
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
+
+#[path = "root_log.rs"]
+mod root_log;
 
 /// The worker VM's root context.
 pub(crate) struct Root {
@@ -21,6 +28,10 @@ pub(crate) struct Root {
     poller: Option<Poller>,
     /// Seeds the poll jitter, with the clock.
     context_id: u32,
+    /// Uploads the decision log, if one is configured.
+    uploader: Option<Uploader>,
+    /// The log's counters last reported to Envoy.
+    meter: Meter,
 }
 
 /// The host's clock in ms since the epoch (0 when it cannot be read).
@@ -38,7 +49,25 @@ impl Root {
             metrics: Metrics::default(),
             poller: None,
             context_id,
+            uploader: None,
+            meter: Meter::default(),
         }
+    }
+
+    /// 128 random bits: the host's (WASI `random_get`, which seeds std's
+    /// `RandomState`), mixed with the clock and the context id in case
+    /// they are not random.
+    fn seed(&self) -> [u64; 2] {
+        let nanos = hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        let clock = (nanos as u64) ^ ((nanos >> 64) as u64);
+        let random = RandomState::new();
+        [
+            random.hash_one(clock) ^ clock,
+            random.hash_one(self.context_id) ^ (u64::from(self.context_id) << 32),
+        ]
     }
 
     /// Starts polling at the next tick (the first poll is due at once).
@@ -125,6 +154,10 @@ impl Context for Root {
         _num_trailers: usize,
     ) {
         let now = now_ms();
+        if self.uploader.as_ref().is_some_and(|u| u.awaits(token_id)) {
+            self.log_response(token_id, now);
+            return;
+        }
         let Some(poller) = self.poller.as_mut() else {
             return;
         };
@@ -180,7 +213,8 @@ impl RootContext for Root {
         }
         self.metrics = metrics;
         let bytes = self.get_plugin_configuration().unwrap_or_default();
-        match Config::parse(&bytes).and_then(Authz::new) {
+        let seed = self.seed();
+        match Config::parse(&bytes).and_then(|c| Authz::with_seed(c, seed)) {
             Ok(authz) => {
                 log(
                     LogLevel::Info,
@@ -191,6 +225,7 @@ impl RootContext for Root {
                     ),
                 );
                 self.start_polling(&authz);
+                self.start_logging(&authz, seed[0] ^ seed[1]);
                 *self.authz.borrow_mut() = Some(authz);
                 true
             }
@@ -206,14 +241,33 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         let now = now_ms();
+        let wake = [self.tick_bundle(now), self.tick_log(now)]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(ms) = wake {
+            let _ = hostcalls::set_tick_period(Duration::from_millis(ms));
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Request::new(Rc::clone(&self.authz), self.metrics)))
+    }
+}
+
+impl Root {
+    /// Polls the bundle when due; the time to sleep, when one is polled.
+    fn tick_bundle(&mut self, now: u64) -> Option<u64> {
         let ready = self
             .authz
             .try_borrow()
             .is_ok_and(|a| a.as_ref().is_some_and(Authz::ready));
         let metrics = self.metrics;
-        let Some(poller) = self.poller.as_mut() else {
-            return;
-        };
+        let poller = self.poller.as_mut()?;
         match poller.tick(now) {
             Step::Wait => {}
             Step::Poll => {
@@ -238,14 +292,6 @@ impl RootContext for Root {
             }
             Step::Abandoned(r) => report(metrics, &poller.config().name, ready, &r, now),
         }
-        let _ = hostcalls::set_tick_period(Duration::from_millis(poller.wake_ms(now)));
-    }
-
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Request::new(Rc::clone(&self.authz), self.metrics)))
+        Some(poller.wake_ms(now))
     }
 }
