@@ -6,6 +6,7 @@ trapped instance, the console sink and the event loop."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import io
 import json
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -390,3 +392,22 @@ def test_threads_decide_while_the_uploader_ships(shared: Collector) -> None:
     assert sorted(e["decision_id"] for e in mine(shared, authz)) == sorted(ids)
     assert shared.duplicates == []
     authz.close()
+
+
+def test_an_authorizer_dropped_without_close_is_collected_with_its_thread(
+        engine: PolicyEngine, shared: Collector) -> None:
+    authz = Authorizer(engine, RULE, decision_log=config(shared.url, min_delay=0.05,
+                                                         max_delay=0.1))
+    assert authz.decision_log is not None
+    ref = weakref.ref(authz.decision_log)
+    thread = authz.decision_log._thread
+    assert thread is not None and thread.is_alive()
+    authz.decide("alice", "read", "doc")
+    del authz
+    deadline = time.monotonic() + 5
+    while ref() is not None and time.monotonic() < deadline:
+        gc.collect()  # the thread may hold the log for a round
+        time.sleep(0.01)
+    assert ref() is None
+    thread.join(5)
+    assert not thread.is_alive()

@@ -92,7 +92,9 @@ class DecisionLog:
     """The decision log of an `Authorizer` (see the module doc): one `log`
     resource per instance of the pool and an uploader. Made by the
     authorizer from a `DecisionLogConfig`; reach it as
-    `authorizer.decision_log`. Thread-safe."""
+    `authorizer.decision_log`. Thread-safe. `close` it (or the authorizer)
+    to ship what is buffered: one dropped without is collected with its
+    thread, its buffered events unsent."""
 
     def __init__(self, config: DecisionLogConfig, pool: Pool, *, start: bool = True) -> None:
         from . import __version__
@@ -138,8 +140,7 @@ class DecisionLog:
         self._last_error: str | None = None
         self._last_error_time: float | None = None
         self._random = random.Random()
-        self._cond = threading.Condition()
-        self._kicked = False
+        self._wake = _Wake()
         self._thread: threading.Thread | None = None
         self._thread_stop = threading.Event()
         self._async_wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
@@ -151,6 +152,7 @@ class DecisionLog:
         ref = weakref.ref(self)
         self._at_exit = lambda: _close_at_exit(ref)
         atexit.register(self._at_exit)
+        weakref.finalize(self, atexit.unregister, self._at_exit)
         if start:
             self.start()
 
@@ -314,9 +316,10 @@ class DecisionLog:
 
     def _kick(self) -> None:
         """Wakes the uploader: an instance holds about a batch."""
-        with self._cond:
-            self._kicked = True
-            self._cond.notify_all()
+        wake_thread = self._wake
+        with wake_thread.cond:
+            wake_thread.kicked = True
+            wake_thread.cond.notify_all()
         wake = self._async_wake
         if wake is not None:
             with suppress(RuntimeError):  # the loop closed
@@ -330,33 +333,28 @@ class DecisionLog:
         if self._closed or (self._thread is not None and self._thread.is_alive()):
             return self
         self._thread_stop = stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(stop,),
+        # The thread holds the log weakly: an authorizer dropped without
+        # `close` is collected, and its thread ends at its next wake-up.
+        self._thread = threading.Thread(target=_run, args=(weakref.ref(self), stop, self._wake),
                                         name="sark-decision-log", daemon=True)
         self._thread.start()
         return self
 
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                shipped = self._ship(time.monotonic() + 5.0, stop)
-            except Exception:  # a bug, not the collector's failure: keep going
-                _log.exception("decision log: upload failed")
-                shipped = _Shipped.FAILED
-            if shipped is _Shipped.MORE:
-                continue
-            delay = self.next_delay()
-            with self._cond:
-                self._cond.wait_for(
-                    lambda: stop.is_set() or (shipped is _Shipped.DONE and self._kicked), delay)
-                self._kicked = False
+    def _round(self, stop: threading.Event) -> _Shipped:
+        """One round of the thread's uploads."""
+        try:
+            return self._ship(time.monotonic() + 5.0, stop)
+        except Exception:  # a bug, not the collector's failure: keep going
+            _log.exception("decision log: upload failed")
+            return _Shipped.FAILED
 
     def stop(self, timeout: float | None = None) -> None:
         """Stops the uploader thread (an upload in flight ends within the
         config's `timeout`), waiting up to `timeout` seconds for it. Events
         stay buffered; `flush` ships them."""
         self._thread_stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        with self._wake.cond:
+            self._wake.cond.notify_all()
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -368,8 +366,8 @@ class DecisionLog:
         loop is never blocked. `task = asyncio.create_task(log.run_async())`
         and `task.cancel()`, or `start_async()`."""
         self._thread_stop.set()  # the thread ends after its upload in flight
-        with self._cond:
-            self._cond.notify_all()
+        with self._wake.cond:
+            self._wake.cond.notify_all()
         wake = asyncio.Event()
         self._async_wake = (asyncio.get_running_loop(), wake)
         try:
@@ -466,6 +464,30 @@ class DecisionLog:
             _log.warning("decision log closed with %d events not uploaded (%s)",
                          self._shutdown_lost, self._last_error or "out of time")
         return flushed
+
+
+class _Wake:
+    """What wakes the uploader thread: a full batch (`kicked`) or a stop."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.kicked = False
+
+
+def _run(ref: Callable[[], DecisionLog | None], stop: threading.Event, wake: _Wake) -> None:
+    """The uploader thread: rounds of uploads, and waits between them that
+    hold no reference to the log."""
+    while not stop.is_set():
+        log = ref()
+        if log is None:
+            return
+        shipped = log._round(stop)
+        delay = 0.0 if shipped is _Shipped.MORE else log.next_delay()
+        del log
+        with wake.cond:
+            wake.cond.wait_for(
+                lambda: stop.is_set() or (shipped is _Shipped.DONE and wake.kicked), delay)
+            wake.kicked = False
 
 
 def _close_at_exit(ref: Callable[[], DecisionLog | None]) -> None:
