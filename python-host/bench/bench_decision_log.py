@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import platform
 import statistics
@@ -99,6 +100,8 @@ class CollectorProcess:
 
 
 def main() -> None:
+    # The recording-only log is closed unshipped on purpose: no warning.
+    logging.getLogger("sark_policy").setLevel(logging.ERROR)
     rounds, per_round, fill = (3, 2000, 3000) if QUICK else (7, 20000, 30000)
     engine = PolicyEngine()
     engine.add_policy("authz.rego", POLICY)
