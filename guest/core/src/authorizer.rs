@@ -1,9 +1,8 @@
 //! The one-call decision path: key, lookup, evaluate on a miss, store.
 
-use crate::decision_log::{DecisionEvent, DecisionLog, EvalPath};
+use crate::decision_log::{DecisionLog, EvalPath, EventText};
 use crate::{DecisionCache, Engine, Limits, Result, engine::to_json, keys};
 use regorus::Value;
-use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// One authorization question. `context` is a JSON object (empty text: `{}`).
@@ -109,21 +108,23 @@ pub fn decide_logged(
 ) -> Result<LoggedDecision> {
     let (ctx, key) = keyed(engine, rule, req)?;
     let decision_id = log.next_id();
-    let mut event = DecisionEvent {
-        decision_id,
-        path: event_path(rule),
-        input: Json::Null,
+    let path = event_path(rule);
+    let mut event = EventText {
+        decision_id: &decision_id,
+        path: &path,
+        input: "",
         result: None,
         error: None,
-        timestamp_ns: u128::from(timestamp_ns),
+        timestamp_ns,
         eval_ns: 0,
         eval_path: EvalPath::Cache,
     };
     if let Some(value) = lookup(cache, &key, now_ms) {
         if log.samples_cached() {
-            event.input = event_input(&input_of(req, ctx));
-            event.result = value.as_deref().map(result_json);
-            log.record(engine, &event);
+            let input = input_text(req, &ctx);
+            event.input = &input;
+            event.result = value.as_deref();
+            log.record_text(engine, &event);
         }
         return Ok(LoggedDecision {
             decision: Decision {
@@ -131,25 +132,34 @@ pub fn decide_logged(
                 cached: true,
                 key,
             },
-            decision_id: event.decision_id,
+            decision_id,
         });
     }
-    let input = input_of(req, ctx);
-    event.input = event_input(&input);
+    let input = input_text(req, &ctx);
     let rvm_before = engine.rvm_evaluations();
     let started = std::time::Instant::now();
-    let outcome = evaluate_and_store(engine, cache, rule, &key, input, now_ms, expires_at_ms);
+    let outcome = evaluate_and_store(
+        engine,
+        cache,
+        rule,
+        &key,
+        input_of(req, ctx),
+        now_ms,
+        expires_at_ms,
+    );
     event.eval_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
     event.eval_path = if engine.rvm_evaluations() == rvm_before {
         EvalPath::Interpreter
     } else {
         EvalPath::Rvm
     };
+    event.input = &input;
+    let error = outcome.as_ref().err().map(ToString::to_string);
     match &outcome {
-        Ok(value) => event.result = value.as_deref().map(result_json),
-        Err(e) => event.error = Some(e.to_string()),
+        Ok(value) => event.result = value.as_deref(),
+        Err(_) => event.error = error.as_deref(),
     }
-    log.record(engine, &event);
+    log.record_text(engine, &event);
     let value = outcome?;
     Ok(LoggedDecision {
         decision: Decision {
@@ -157,8 +167,44 @@ pub fn decide_logged(
             cached: false,
             key,
         },
-        decision_id: event.decision_id,
+        decision_id,
     })
+}
+
+/// The input document of a decision as one line of compact JSON: the
+/// request's context text as given when it is on one line (it parsed as
+/// JSON), else the parsed context written again.
+fn input_text(req: &Request<'_>, ctx: &Value) -> String {
+    let raw = req.context.trim();
+    let context: std::borrow::Cow<'_, str> = if raw.is_empty() {
+        "{}".into()
+    } else if raw.contains(['\n', '\r']) {
+        serde_json::to_string(ctx)
+            .unwrap_or_else(|_| "{}".into())
+            .into()
+    } else {
+        raw.into()
+    };
+    let mut out = Vec::with_capacity(
+        48 + req.user.len() + req.action.len() + req.resource.len() + context.len(),
+    );
+    out.extend_from_slice(b"{\"user\":");
+    json_string(&mut out, req.user);
+    out.extend_from_slice(b",\"action\":");
+    json_string(&mut out, req.action);
+    out.extend_from_slice(b",\"resource\":");
+    json_string(&mut out, req.resource);
+    out.extend_from_slice(b",\"context\":");
+    out.extend_from_slice(context.as_bytes());
+    out.push(b'}');
+    // Every piece is UTF-8 text.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `s` as a JSON string.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    // Writing a `str` to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(out, s);
 }
 
 /// The parsed context and the scoped cache key of `req` under `rule`.
@@ -228,16 +274,6 @@ pub fn event_path(rule: &str) -> String {
     let dotted = rule.trim_start_matches('/');
     let dotted = dotted.strip_prefix("data.").unwrap_or(dotted);
     dotted.replace('.', "/")
-}
-
-/// An input value as event JSON.
-fn event_input(input: &Value) -> Json {
-    serde_json::to_value(input).unwrap_or(Json::Null)
-}
-
-/// A decision's JSON text as event JSON.
-fn result_json(value: &str) -> Json {
-    serde_json::from_str(value).unwrap_or_else(|_| Json::String(value.to_owned()))
 }
 
 #[cfg(test)]

@@ -421,3 +421,59 @@ fn json_lines_batches_hold_one_event_per_line() {
     assert_eq!(users, ["alice", "bob", "carol"]);
     assert!(text.ends_with('\n'));
 }
+
+#[test]
+fn events_written_as_text_equal_the_ones_built_as_json() {
+    // The fast path (no mask rule, no erase list) and the JSON tree path
+    // write the same event; a context on several lines stays one line.
+    let mut engine = Engine::new();
+    engine.add_policy("authz.rego", AUTHZ).unwrap();
+    let mut log = DecisionLog::new(LogConfig {
+        labels: labels(),
+        ..LogConfig::default()
+    })
+    .unwrap();
+    let e = EventText {
+        decision_id: "6b9e10d9-9aa4-40f9-9911-40249e323411",
+        path: "authz/allow",
+        input: r#"{"user":"a\"b","context":{"ip":"1.2.3.4"}}"#,
+        result: Some(r#"{"allow":true}"#),
+        error: Some("evaluation error: \"x\"\n"),
+        timestamp_ns: 1_796_000_000_123_456_789,
+        eval_ns: 42,
+        eval_path: EvalPath::Interpreter,
+    };
+    log.record_text(&mut engine, &e);
+    let text =
+        String::from_utf8(log.take_batch(1 << 20, Encoding::JsonLines).unwrap().body).unwrap();
+    let fast: Json = serde_json::from_str(text.trim_end()).unwrap();
+    let tree = DecisionEvent {
+        decision_id: e.decision_id.into(),
+        path: e.path.into(),
+        input: serde_json::from_str(e.input).unwrap(),
+        result: Some(json!({"allow": true})),
+        error: e.error.map(Into::into),
+        timestamp_ns: 1_796_000_000_123_456_789,
+        eval_ns: 42,
+        eval_path: EvalPath::Interpreter,
+    }
+    .to_json(&labels(), &[]);
+    assert_eq!(fast, tree);
+    let (mut engine, mut cache, mut log) = logged_setup(LogConfig::default());
+    decide_logged(
+        &mut engine,
+        &mut cache,
+        &mut log,
+        "data.authz.allow",
+        &req("alice", "{\n\"a\": [1,\n2]\n}"),
+        0,
+        1000,
+        0,
+    )
+    .unwrap();
+    let text =
+        String::from_utf8(log.take_batch(1 << 20, Encoding::JsonLines).unwrap().body).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let e: Json = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(e["input"]["context"], json!({"a": [1, 2]}));
+}

@@ -7,9 +7,8 @@ use crate::input::RequestParts;
 use crate::log_config::DecisionLogConfig;
 use sark_policy_core::authorizer::event_path;
 use sark_policy_core::decision_log::{
-    Batch, DecisionEvent, DecisionIds, DecisionLog, Encoding, EvalPath, LogStats,
+    Batch, DecisionIds, DecisionLog, Encoding, EvalPath, EventText, LogStats,
 };
-use serde_json::Value as Json;
 
 /// The log configured by `config`, with the VM's instance id; both drawn
 /// from `seed`.
@@ -41,19 +40,25 @@ impl Authz {
             Some(input) => Some(input),
             None => self.input.build(parts, &self.engine.limits()).ok(),
         };
-        let (result, error) = match &outcome.decision {
-            Ok(_) => (entry.result.map(result_json), None),
-            Err(e) => (None, Some(e.to_string())),
+        // The input as JSON text, written from the engine's own value:
+        // the core writes an event that needs no masking as text.
+        let input = input
+            .and_then(|v| serde_json::to_string(&v).ok())
+            .unwrap_or_else(|| "null".into());
+        let error = outcome.decision.as_ref().err().map(ToString::to_string);
+        let result = match &outcome.decision {
+            Ok(_) => entry.result.as_deref(),
+            Err(_) => None,
         };
-        let event = DecisionEvent {
-            decision_id: log.next_id(),
-            path: event_path(&self.rule),
-            input: input
-                .and_then(|v| serde_json::to_value(&v).ok())
-                .unwrap_or(Json::Null),
+        let decision_id = log.next_id();
+        let path = event_path(&self.rule);
+        let event = EventText {
+            decision_id: &decision_id,
+            path: &path,
+            input: &input,
             result,
-            error,
-            timestamp_ns,
+            error: error.as_deref(),
+            timestamp_ns: u64::try_from(timestamp_ns).unwrap_or(u64::MAX),
             eval_ns: entry.eval_ns,
             eval_path: if outcome.cached {
                 EvalPath::Cache
@@ -63,8 +68,8 @@ impl Authz {
                 EvalPath::Interpreter
             },
         };
-        log.record(&mut self.engine, &event);
-        Some(event.decision_id)
+        log.record_text(&mut self.engine, &event);
+        Some(decision_id)
     }
 
     /// The header carrying a logged decision's id, if any.
@@ -91,11 +96,6 @@ impl Authz {
     pub fn log_stats(&self) -> Option<LogStats> {
         self.log.as_ref().map(|(log, _)| log.stats())
     }
-}
-
-/// A decision's JSON text as event JSON.
-fn result_json(text: String) -> Json {
-    serde_json::from_str(&text).unwrap_or(Json::String(text))
 }
 
 #[cfg(test)]

@@ -71,9 +71,10 @@ impl LogBuffer {
     }
 
     /// Adds a masked event, dropping the oldest while the buffer is over
-    /// its size (each drop counted).
+    /// its size (each drop counted). An event over the per-event limit
+    /// loses its input, then its result.
     pub fn push(&mut self, mut event: Json) {
-        let mut text = event.to_string();
+        let mut text = encode(&event);
         if text.len() > self.max_event_bytes {
             self.stats.truncated += 1;
             for field in ["input", "result"] {
@@ -89,7 +90,7 @@ impl LogBuffer {
                     }
                     e.insert("truncated".into(), Json::Bool(true));
                 }
-                text = event.to_string();
+                text = encode(&event);
             }
             if text.len() > self.max_event_bytes {
                 // Labels and ids alone over the limit: nothing to ship.
@@ -97,6 +98,19 @@ impl LogBuffer {
                 return;
             }
         }
+        self.push_text(text);
+    }
+
+    /// Whether an event of `len` bytes of JSON is within the per-event
+    /// limit (one that is not goes through [`push`](Self::push)).
+    pub fn fits(&self, len: usize) -> bool {
+        len <= self.max_event_bytes
+    }
+
+    /// Adds an event already written as one line of JSON and within the
+    /// per-event limit, dropping the oldest while the buffer is over its
+    /// size (each drop counted).
+    pub fn push_text(&mut self, text: String) {
         self.bytes += text.len();
         self.events.push_back(text);
         self.stats.logged += 1;
@@ -167,4 +181,13 @@ impl LogBuffer {
             ..self.stats
         }
     }
+}
+
+/// An event as one line of compact JSON, written into a buffer sized for a
+/// typical event (`Display` would grow it a few bytes at a time).
+fn encode(event: &Json) -> String {
+    let mut out = Vec::with_capacity(512);
+    // Writing a `Value` to a `Vec` cannot fail, and its JSON is UTF-8.
+    let _ = serde_json::to_writer(&mut out, event);
+    String::from_utf8(out).unwrap_or_default()
 }

@@ -14,7 +14,8 @@ pub enum EvalPath {
 }
 
 impl EvalPath {
-    fn name(self) -> &'static str {
+    /// The name events carry in `eval_path`.
+    pub fn name(self) -> &'static str {
         match self {
             EvalPath::Cache => "cache",
             EvalPath::Rvm => "rvm",
@@ -52,13 +53,19 @@ impl DecisionEvent {
     /// version and configured labels) and the active `bundles` (name to
     /// revision); `erased` and `masked` are added by [`mask`](super::mask).
     pub fn to_json(&self, labels: &[(String, String)], bundles: &[(String, String)]) -> Json {
+        self.clone().into_json(labels, bundles)
+    }
+
+    /// [`to_json`](Self::to_json), moving the input and result into the
+    /// event rather than copying them.
+    pub fn into_json(self, labels: &[(String, String)], bundles: &[(String, String)]) -> Json {
         let mut e = Map::new();
         let labels: Map<String, Json> = labels
             .iter()
             .map(|(k, v)| (k.clone(), Json::String(v.clone())))
             .collect();
         e.insert("labels".into(), Json::Object(labels));
-        e.insert("decision_id".into(), Json::String(self.decision_id.clone()));
+        e.insert("decision_id".into(), Json::String(self.decision_id));
         let bundles: Map<String, Json> = bundles
             .iter()
             .map(|(name, rev)| (name.clone(), serde_json::json!({ "revision": rev })))
@@ -66,12 +73,12 @@ impl DecisionEvent {
         if !bundles.is_empty() {
             e.insert("bundles".into(), Json::Object(bundles));
         }
-        e.insert("path".into(), Json::String(self.path.clone()));
-        e.insert("input".into(), self.input.clone());
-        if let Some(result) = &self.result {
-            e.insert("result".into(), result.clone());
+        e.insert("path".into(), Json::String(self.path));
+        e.insert("input".into(), self.input);
+        if let Some(result) = self.result {
+            e.insert("result".into(), result);
         }
-        if let Some(error) = &self.error {
+        if let Some(error) = self.error {
             e.insert("error".into(), serde_json::json!({ "message": error }));
         }
         e.insert(

@@ -18,7 +18,7 @@ mod mask;
 pub use buffer::{Batch, Encoding, LogBuffer, LogStats};
 pub use event::{DecisionEvent, EvalPath, rfc3339_nanos};
 pub use ids::DecisionIds;
-pub use log::{DecisionLog, LogConfig};
+pub use log::{DecisionLog, EventText, LogConfig};
 pub use mask::{MASK_RULE, Masked, mask};
 
 #[cfg(test)]
