@@ -36,6 +36,7 @@ impl GuestLog for LogResource {
         let encoding = match encoding {
             Encoding::Gzip => core_log::Encoding::Gzip,
             Encoding::JsonLines => core_log::Encoding::JsonLines,
+            Encoding::JsonArray => core_log::Encoding::JsonArray,
         };
         let b = self
             .0

@@ -209,7 +209,7 @@ impl Inner {
     /// How batches are written for the sink.
     pub fn encoding(&self) -> WitEncoding {
         match self.config.sink {
-            DecisionLogSink::Http(_) => WitEncoding::Gzip,
+            DecisionLogSink::Http(_) => WitEncoding::JsonArray,
             DecisionLogSink::Console | DecisionLogSink::Stderr => WitEncoding::JsonLines,
         }
     }

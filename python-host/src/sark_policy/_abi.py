@@ -385,7 +385,7 @@ SIGNATURES: Final[dict[str, tuple[str, str, str, tuple[int, ...], Lift | None]]]
         (BORROW, BORROW, BORROW, STR, REQUEST, U64_, U64_, U64_), None),
     # (body, events, JSON bytes) or None
     "log.take-batch": (_DL, "[method]log.take-batch",
-        "(self: borrow, max-json-bytes: u64, encoding: enum{gzip, json-lines})"
+        "(self: borrow, max-json-bytes: u64, encoding: enum{gzip, json-lines, json-array})"
         " -> option<record{body: list<u8>, events: u32, json-bytes: u64}>",
         (BORROW, U64_, ENUM_), _option(_record(_bytes, _u32, _u64))),
     "log.stats": (_DL, "[method]log.stats", f"(self: borrow) -> {_LOG_STATS}", (BORROW,),

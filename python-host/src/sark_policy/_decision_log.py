@@ -107,7 +107,9 @@ class DecisionLog:
         self._stream = STREAMS.get(config.sink)
         self._poster = (LogPoster(config.sink, config.token, config.timeout)
                         if self._stream is None else None)
-        self._encoding = "gzip" if self._stream is None else "json-lines"
+        # Uncompressed out of the instance: the poster gzips natively,
+        # without holding the instance's lock.
+        self._encoding = "json-array" if self._stream is None else "json-lines"
         # Cached decisions are sampled here, one in `cached_sample`: the
         # others skip the event (and its crossing) entirely (`skips_cached`);
         # the instances log every cached decision they see (none with 0).

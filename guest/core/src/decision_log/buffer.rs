@@ -34,6 +34,9 @@ pub enum Encoding {
     Gzip,
     /// One event per line, uncompressed (a console sink).
     JsonLines,
+    /// The JSON array uncompressed, for a host that compresses it itself
+    /// outside the instance (natively, and without holding the instance).
+    JsonArray,
 }
 
 /// A batch for upload or printing.
@@ -134,7 +137,7 @@ impl LogBuffer {
     /// written as `encoding`; `None` when the buffer is empty.
     pub fn take_batch(&mut self, max_json_bytes: usize, encoding: Encoding) -> Option<Batch> {
         let (open, sep, close) = match encoding {
-            Encoding::Gzip => ("[", ",", "]"),
+            Encoding::Gzip | Encoding::JsonArray => ("[", ",", "]"),
             Encoding::JsonLines => ("", "\n", "\n"),
         };
         let first = self.events.pop_front()?;
@@ -162,7 +165,7 @@ impl LogBuffer {
                 let _ = gz.write_all(json.as_bytes());
                 gz.finish().unwrap_or_default()
             }
-            Encoding::JsonLines => json.into_bytes(),
+            Encoding::JsonLines | Encoding::JsonArray => json.into_bytes(),
         };
         self.stats.batches += 1;
         self.stats.batched_events += u64::from(events);
