@@ -139,6 +139,7 @@ bench: build
 
 bench-python: build venv
 	benches/python/run.sh
+	$(PY) python-host/bench/bench_decision_log.py
 
 ## The benches, run (not just built) once each: criterion's test mode under
 ## `cargo test`, in the release profile the rest of `make test` already built
@@ -149,6 +150,7 @@ bench-smoke: build venv
 	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-compile
 	SARK_BENCH_QUICK=1 $(CARGO) run --release -p sark-policy-benches --bin sark-bench-decision-log
 	SARK_BENCH_QUICK=1 benches/python/run.sh
+	SARK_BENCH_QUICK=1 $(PY) python-host/bench/bench_decision_log.py
 
 # The component crate has no tests of its own (tests/component drives the
 # built component); compiling it natively would only add wit-bindgen's

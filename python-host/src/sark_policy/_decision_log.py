@@ -280,7 +280,8 @@ class DecisionLog:
         with self._state:
             if error is None:
                 self._sent += batch.events
-                self._sent_bytes += len(batch.body)
+                self._sent_bytes += (self._poster.last_body_bytes if self._poster is not None
+                                     else len(batch.body))
                 self._uploads += 1
                 self._consecutive = 0
                 self._last_upload = time.time()

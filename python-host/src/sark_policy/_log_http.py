@@ -44,6 +44,8 @@ class LogPoster:
             self._headers["Authorization"] = f"Bearer {token}"
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
+        # Bytes of the last body sent (gzipped).
+        self.last_body_bytes = 0
 
     def _connection(self) -> http.client.HTTPConnection:
         if self._conn is None:
@@ -60,6 +62,7 @@ class LogPoster:
         """Gzips and sends `events` (a JSON array); None when the collector
         answered 2xx, else why not (the connection is then dropped)."""
         body = gzip.compress(events, compresslevel=1, mtime=0)
+        self.last_body_bytes = len(body)
         reused = self._conn is not None
         try:
             status = self._send(body)
