@@ -4,9 +4,9 @@ in another thread, not on a lock another thread holds.
 The one timed assertion of the suite is here (issue 11): while one
 `decide_async` evaluates for about half a second in a worker thread, 100
 cached `decide_async` calls on the same `Authorizer` leave a 1 ms ticker
-late by at most 25 ms: a loop that waited for the evaluation is ~500 ms
+late by at most 50 ms: a loop that waited for the evaluation is ~500 ms
 late, and under load (CI's two cores shared with builds) the scheduler
-alone held a bare ticker back by 8 ms in all five tries of one run, which
+alone held a bare ticker back by 8-17 ms in all five tries of a run, which
 failed the earlier 5 ms bound with no blocking at all.
 """
 
@@ -26,7 +26,7 @@ from .conftest import AUTHZ
 from .test_pool import BUSY
 
 RULE = "data.authz.allow"
-MAX_LAG_S = 0.025
+MAX_LAG_S = 0.050
 
 
 async def _with_ticker(work: Callable[[], Awaitable[Any]]) -> tuple[Any, float]:
