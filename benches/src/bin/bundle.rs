@@ -159,10 +159,10 @@ fn main() {
     let first = engine.eval_rule("data.bench.allow", INPUT).unwrap();
     let first_eval = t.elapsed();
     println!(
-        "component (Rust host, 1 instance): activation median {} over {runs}, swap {} then first evaluation {} ({}); process RSS {} before the engine, {} before the swap, {} after, peak {}",
+        "component (Rust host, 1 instance): activation median {} over {runs}, swap {} then first evaluation {:.1} us ({}); process RSS {} before the engine, {} before the swap, {} after, peak {}",
         ms(median(component)),
         ms(swap),
-        format!("{:.1} us", first_eval.as_secs_f64() * 1e6),
+        first_eval.as_secs_f64() * 1e6,
         first.unwrap_or_default(),
         mib(rss1),
         mib(before_swap),

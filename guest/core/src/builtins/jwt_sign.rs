@@ -91,10 +91,13 @@ pub(super) fn sign_compact(
         Alg::Hs(_) => SigningKey::Oct(key.as_bytes().to_vec()),
         _ => first_key(&super::private_keys::first_key_jwk(key)?)?,
     };
-    let mut header = serde_json::json!({"alg": alg_name, "typ": "JWT"});
+    let mut header = serde_json::Map::new();
+    header.insert("alg".into(), alg_name.into());
+    header.insert("typ".into(), "JWT".into());
     if !key_id.is_empty() {
-        header["kid"] = serde_json::Value::String(key_id.to_owned());
+        header.insert("kid".into(), key_id.into());
     }
+    let header = serde_json::Value::Object(header);
     let input = format!(
         "{}.{}",
         BASE64URL_NOPAD.encode(header.to_string().as_bytes()),

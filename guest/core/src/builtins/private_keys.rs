@@ -229,14 +229,16 @@ pub(super) fn first_key_jwk(text: &str) -> Result<String> {
     let jwk = match &key {
         PrivateKey::Rsa(k) => {
             let int = |n: &rsa::BigUint| b64(&n.to_bytes_be());
-            let mut jwk = serde_json::json!({
-                "kty": "RSA", "n": int(k.n()), "e": int(k.e()), "d": int(k.d()),
-            });
+            let mut jwk = serde_json::Map::new();
+            jwk.insert("kty".into(), "RSA".into());
+            jwk.insert("n".into(), int(k.n()));
+            jwk.insert("e".into(), int(k.e()));
+            jwk.insert("d".into(), int(k.d()));
             if let [p, q] = k.primes() {
-                jwk["p"] = int(p);
-                jwk["q"] = int(q);
+                jwk.insert("p".into(), int(p));
+                jwk.insert("q".into(), int(q));
             }
-            jwk
+            serde_json::Value::Object(jwk)
         }
         PrivateKey::Ec { d, x, y } => {
             let crv = match x.len() {

@@ -125,10 +125,12 @@ fn sign(files: &[BundleFile], signing: &SigningConfig) -> Result<String> {
             "algorithm": "SHA-256",
         }));
     }
-    let mut payload = json!({ "files": listed });
+    let mut payload = serde_json::Map::new();
+    payload.insert("files".into(), Json::Array(listed));
     if !signing.scope.is_empty() {
-        payload["scope"] = Json::String(signing.scope.clone());
+        payload.insert("scope".into(), Json::String(signing.scope.clone()));
     }
+    let payload = Json::Object(payload);
     crate::builtins::jws::sign(
         &signing.algorithm,
         &signing.key,

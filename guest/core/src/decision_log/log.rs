@@ -121,7 +121,7 @@ impl DecisionLog {
         if n == 0 {
             return false;
         }
-        let logged = self.cached_seen % n == 0;
+        let logged = self.cached_seen.is_multiple_of(n);
         self.cached_seen = self.cached_seen.wrapping_add(1);
         logged
     }
