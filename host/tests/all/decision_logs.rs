@@ -401,13 +401,26 @@ fn the_cli_prints_decision_log_events_as_json_lines() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let events: Vec<&Value> = lines
+    let events: Vec<&Value> = lines.iter().filter(|l| l.get("labels").is_some()).collect();
+    let decisions: Vec<&Value> = lines
         .iter()
-        .filter(|l| l.get("decision_id").is_some())
+        .filter(|l| l.get("allowed").is_some())
         .collect();
-    // Three decisions; the evaluated one and one cached in two logged.
-    assert_eq!(lines.len() - events.len(), 3);
+    // Three decisions, each line with its id; the evaluated one and one
+    // cached in two logged, under the ids the decision lines carry.
+    assert_eq!(decisions.len(), 3);
     assert_eq!(events.len(), 2, "{lines:?}");
+    let printed: Vec<&str> = decisions
+        .iter()
+        .map(|d| d["decision_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (
+            events[0]["decision_id"].as_str(),
+            events[1]["decision_id"].as_str()
+        ),
+        (Some(printed[0]), Some(printed[1]))
+    );
     for e in &events {
         assert_eq!(e["labels"]["env"], "ci");
         assert_eq!(e["path"], "authz/allow");

@@ -118,13 +118,16 @@ impl Stored {
 }
 
 /// A decision line. The fields are in the order `serde_json::Map` (sorted)
-/// printed them when this line was built as a `Value`.
+/// printed them when this line was built as a `Value`; `decision_id` only
+/// with a decision log.
 #[derive(Serialize)]
 struct Out<'a> {
     action: &'a str,
     allowed: bool,
     cached: bool,
     decision: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision_id: Option<&'a str>,
     latency_us: f64,
     resource: &'a str,
     undefined: bool,
@@ -154,6 +157,7 @@ pub fn decide_request(
         allowed: d.allowed(),
         cached: d.cached,
         decision: &decision,
+        decision_id: d.decision_id.as_deref(),
         latency_us: (d.latency.as_secs_f64() * 1e7).round() / 10.0,
         resource: req.resource,
         undefined: d.value.is_none(),
