@@ -502,6 +502,21 @@ class _Fn:
 _checked = False  # signatures are checked once per process: one component
 
 
+
+def _pack_request(rq: memoryview, ub: bytes, ab: bytes, sb: bytes, cb: bytes) -> None:
+    """Points the packed `request` record at the four encoded strings.
+    Entry j of the record: name (Q 6j, 6j+1), kind (6j+2), string size and
+    pointer (6j+3, 6j+4). The bytes objects must outlive the call."""
+    rq[3] = len(ub)
+    rq[4] = id(ub) + _BYTES_AT
+    rq[9] = len(ab)
+    rq[10] = id(ab) + _BYTES_AT
+    rq[15] = len(sb)
+    rq[16] = id(sb) + _BYTES_AT
+    rq[21] = len(cb)
+    rq[22] = id(cb) + _BYTES_AT
+
+
 class Bindings:
     """The functions of one instance with their buffers.
 
@@ -697,17 +712,7 @@ class Bindings:
         q[10] = id(rb) + _BYTES_AT
         q[17] = now_ms
         q[21] = expires_ms
-        rq = fn.rq
-        # Entry j of the request record: name (Q 6j, 6j+1), kind (6j+2),
-        # string size and pointer (6j+3, 6j+4).
-        rq[3] = len(ub)
-        rq[4] = id(ub) + _BYTES_AT
-        rq[9] = len(ab)
-        rq[10] = id(ab) + _BYTES_AT
-        rq[15] = len(sb)
-        rq[16] = id(sb) + _BYTES_AT
-        rq[21] = len(cb)
-        rq[22] = id(cb) + _BYTES_AT
+        _pack_request(fn.rq, ub, ab, sb, cb)
         self._run(fn)
         _, is_ok, ptr = _RESULT.unpack_from(_MEM, fn.res_addr)
         if not is_ok:
@@ -737,15 +742,7 @@ class Bindings:
         q[21] = now_ms
         q[25] = expires_ms
         q[29] = timestamp_ns
-        rq = fn.rq
-        rq[3] = len(ub)
-        rq[4] = id(ub) + _BYTES_AT
-        rq[9] = len(ab)
-        rq[10] = id(ab) + _BYTES_AT
-        rq[15] = len(sb)
-        rq[16] = id(sb) + _BYTES_AT
-        rq[21] = len(cb)
-        rq[22] = id(cb) + _BYTES_AT
+        _pack_request(fn.rq, ub, ab, sb, cb)
         self._run(fn)
         _, is_ok, ptr = _RESULT.unpack_from(_MEM, fn.res_addr)
         if not is_ok:
