@@ -29,12 +29,31 @@ struct RequestRef<'a> {
 type Params<'a> = (ResourceAny, ResourceAny, &'a str, RequestRef<'a>, u64, u64);
 type Results = (Result<WitDecision, WitError>,);
 
+impl<'a> From<&Request<'a>> for RequestRef<'a> {
+    fn from(req: &Request<'a>) -> Self {
+        RequestRef {
+            user: req.user,
+            action: req.action,
+            resource: req.resource,
+            context: req.context,
+        }
+    }
+}
+
+/// Where the authorizer's function `name` is among a component's exports.
+fn authorizer_export(
+    component: &wasmtime::component::Component,
+    name: &str,
+) -> Option<ComponentExportIndex> {
+    let iface = component.get_export_index(None, "sark:policy/authorizer@0.1.0")?;
+    component.get_export_index(Some(&iface), name)
+}
+
 /// Where `decide` is among a component's exports; found once per runtime.
 pub(crate) fn export_index(
     component: &wasmtime::component::Component,
 ) -> Option<ComponentExportIndex> {
-    let iface = component.get_export_index(None, "sark:policy/authorizer@0.1.0")?;
-    component.get_export_index(Some(&iface), "decide")
+    authorizer_export(component, "decide")
 }
 
 /// One instance's `decide`, type-checked against [`Params`] when found.
@@ -68,12 +87,7 @@ impl DecideFunc {
         // `new_unchecked` with borrowed arguments).
         #[allow(unsafe_code)]
         let f = unsafe { TypedFunc::<Params<'_>, Results>::new_unchecked(self.0) };
-        let req = RequestRef {
-            user: req.user,
-            action: req.action,
-            resource: req.resource,
-            context: req.context,
-        };
+        let req = RequestRef::from(req);
         let (r,) = f.call(store, (engine, cache, rule, req, now_ms, expires_at_ms))?;
         Ok(r)
     }
@@ -97,8 +111,7 @@ type LoggedResults = (Result<WitLoggedDecision, WitError>,);
 pub(crate) fn logged_export_index(
     component: &wasmtime::component::Component,
 ) -> Option<ComponentExportIndex> {
-    let iface = component.get_export_index(None, "sark:policy/authorizer@0.1.0")?;
-    component.get_export_index(Some(&iface), "decide-logged")
+    authorizer_export(component, "decide-logged")
 }
 
 /// One instance's decision log and its `decide-logged`, type-checked
@@ -142,12 +155,7 @@ impl LoggedFunc {
         // component type.
         #[allow(unsafe_code)]
         let f = unsafe { TypedFunc::<LoggedParams<'_>, LoggedResults>::new_unchecked(self.func) };
-        let req = RequestRef {
-            user: req.user,
-            action: req.action,
-            resource: req.resource,
-            context: req.context,
-        };
+        let req = RequestRef::from(req);
         let args = (
             engine,
             cache,
