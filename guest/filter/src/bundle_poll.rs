@@ -167,13 +167,7 @@ pub enum Step {
     Abandoned(Report),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// The next poll is due at this time (ms since the epoch).
-    Waiting { due_ms: u64 },
-    /// A call is out since this time.
-    InFlight { token: u32, since_ms: u64 },
-}
+use crate::call::CallState as State;
 
 /// The polling state of one bundle in one worker VM.
 #[derive(Debug, Clone)]
@@ -253,10 +247,7 @@ impl Poller {
 
     /// The poll went out as call `token`.
     pub fn started(&mut self, token: u32, now_ms: u64) {
-        self.state = State::InFlight {
-            token,
-            since_ms: now_ms,
-        };
+        self.state.start(token, now_ms);
     }
 
     /// The host refused to send the poll.
@@ -267,7 +258,7 @@ impl Poller {
     /// Whether `token` is the call in flight (an abandoned call's late
     /// answer is not).
     pub fn awaits(&self, token: u32) -> bool {
-        matches!(self.state, State::InFlight { token: t, .. } if t == token)
+        self.state.awaits(token)
     }
 
     /// Handles the answer to call `token`: a 200's body of `size` bytes

@@ -41,6 +41,7 @@ pub mod authz;
 pub mod body;
 pub mod bundle_config;
 pub mod bundle_poll;
+mod call;
 pub mod config;
 pub mod input;
 pub mod log_config;

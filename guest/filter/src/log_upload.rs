@@ -58,13 +58,7 @@ pub struct Report {
     pub next_ms: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// No upload before this time (ms since the epoch).
-    Idle { due_ms: u64 },
-    /// An upload is out since this time.
-    InFlight { token: u32, since_ms: u64 },
-}
+use crate::call::CallState as State;
 
 /// The upload state of one worker's decision log.
 #[derive(Debug, Clone)]
@@ -82,7 +76,7 @@ impl Uploader {
     pub fn new(config: DecisionLogConfig, seed: u64) -> Self {
         Self {
             config,
-            state: State::Idle { due_ms: 0 },
+            state: State::Waiting { due_ms: 0 },
             batch: None,
             failures: 0,
             rng: Rng::new(seed),
@@ -113,7 +107,7 @@ impl Uploader {
                 let why = "no answer from the collector within the timeout".to_owned();
                 return Step::Abandoned(self.fail(now_ms, why));
             }
-            State::Idle { due_ms } => due_ms,
+            State::Waiting { due_ms } => due_ms,
         };
         let longest = self
             .config
@@ -174,10 +168,7 @@ impl Uploader {
 
     /// The upload went out as call `token`.
     pub fn started(&mut self, token: u32, now_ms: u64) {
-        self.state = State::InFlight {
-            token,
-            since_ms: now_ms,
-        };
+        self.state.start(token, now_ms);
     }
 
     /// The host refused to send the upload.
@@ -188,7 +179,7 @@ impl Uploader {
     /// Whether `token` is the upload in flight (an abandoned call's late
     /// answer is not).
     pub fn awaits(&self, token: u32) -> bool {
-        matches!(self.state, State::InFlight { token: t, .. } if t == token)
+        self.state.awaits(token)
     }
 
     /// Handles the answer to call `token`, given its response headers;
@@ -231,7 +222,7 @@ impl Uploader {
         };
         self.failures = 0;
         let next_ms = self.config.upload_interval_ms;
-        self.state = State::Idle {
+        self.state = State::Waiting {
             due_ms: now_ms.saturating_add(next_ms),
         };
         Report {
@@ -244,7 +235,7 @@ impl Uploader {
     fn fail(&mut self, now_ms: u64, why: String) -> Report {
         self.failures = self.failures.saturating_add(1);
         let next_ms = backoff_ms(self.failures, self.config.max_backoff_ms, &mut self.rng);
-        self.state = State::Idle {
+        self.state = State::Waiting {
             due_ms: now_ms.saturating_add(next_ms),
         };
         Report {
@@ -260,7 +251,9 @@ impl Uploader {
     pub fn wake_ms(&self, now_ms: u64) -> u64 {
         let step = (self.config.upload_interval_ms / 10).clamp(MIN_TICK_MS, MAX_TICK_MS);
         match self.state {
-            State::Idle { due_ms } if due_ms > now_ms => (due_ms - now_ms).clamp(MIN_TICK_MS, step),
+            State::Waiting { due_ms } if due_ms > now_ms => {
+                (due_ms - now_ms).clamp(MIN_TICK_MS, step)
+            }
             _ => step,
         }
     }
