@@ -129,11 +129,7 @@ impl DecisionLog {
     /// Masks `event` with the engine's `system.log.mask` rule and the erase
     /// list and buffers it; an event whose masking fails is dropped and
     /// counted, never buffered unmasked.
-    pub fn record(&mut self, engine: &mut Engine, event: &DecisionEvent) {
-        self.record_owned(engine, event.clone());
-    }
-
-    fn record_owned(&mut self, engine: &mut Engine, event: DecisionEvent) {
+    pub fn record(&mut self, engine: &mut Engine, event: DecisionEvent) {
         let json = event.into_json(&self.config.labels, &engine.bundle_revisions());
         let ruled = self.mask_rule_held(engine);
         let masked = if ruled || !self.config.erase.is_empty() {
@@ -171,7 +167,7 @@ impl DecisionLog {
             eval_ns: e.eval_ns,
             eval_path: e.eval_path,
         };
-        self.record_owned(engine, event);
+        self.record(engine, event);
     }
 
     /// The event as one line of JSON, the same fields as
