@@ -10,7 +10,7 @@ pub(crate) use exports::sark::policy::authorizer::{
     Decision as WitDecision, LoggedDecision as WitLoggedDecision, Request as WitRequest,
 };
 pub(crate) use exports::sark::policy::decision_log::{
-    Encoding as WitEncoding, LogConfig as WitLogConfig, LogStats as WitLogStats,
+    Batch as WitBatch, Encoding as WitEncoding, LogConfig as WitLogConfig, LogStats as WitLogStats,
 };
 pub(crate) use exports::sark::policy::types::{
     CacheStats as WitCacheStats, Error as WitError, EvalOptions as WitEvalOptions,

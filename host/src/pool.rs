@@ -125,11 +125,7 @@ impl Pool {
                 Ok(batch)
             });
             if let Ok(Some(b)) = taken {
-                out.push(decision_log::Batch {
-                    body: b.body,
-                    events: u64::from(b.events),
-                    json_bytes: b.json_bytes,
-                });
+                out.push(b.into());
             }
         }
     }
@@ -167,11 +163,7 @@ impl Pool {
             };
             let log = g.api.sark_policy_decision_log().log();
             while let Some(b) = log.call_take_batch(&mut *store, l.log, u64::MAX, encoding)? {
-                batches.push(decision_log::Batch {
-                    body: b.body,
-                    events: u64::from(b.events),
-                    json_bytes: b.json_bytes,
-                });
+                batches.push(decision_log::Batch::from(b));
             }
             Ok(Ok(Some(log.call_stats(store, l.log)?)))
         });

@@ -60,6 +60,16 @@ pub(crate) struct Batch {
     pub json_bytes: u64,
 }
 
+impl From<crate::bindings::WitBatch> for Batch {
+    fn from(b: crate::bindings::WitBatch) -> Self {
+        Batch {
+            body: b.body,
+            events: u64::from(b.events),
+            json_bytes: b.json_bytes,
+        }
+    }
+}
+
 /// What the uploader is asked to do.
 #[derive(Default)]
 struct Control {
