@@ -101,15 +101,7 @@ impl BundleArgs {
         let seconds = |s: f64, what: &str| {
             Duration::try_from_secs_f64(s).map_err(|_| format!("--{what}: {s} is not a duration"))
         };
-        let token = match &self.bundle_token_file {
-            Some(p) => Some(
-                std::fs::read_to_string(p)
-                    .map_err(|e| format!("{}: {e}", p.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let token = crate::load::token(self.bundle_token_file.as_deref())?;
         let config = BundleConfig {
             min_delay: seconds(self.bundle_min_delay, "bundle-min-delay")?,
             max_delay: seconds(self.bundle_max_delay, "bundle-max-delay")?,

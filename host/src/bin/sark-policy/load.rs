@@ -51,3 +51,14 @@ pub fn policies_and_data(
 pub fn optional_text(path: Option<&Path>) -> Result<String, String> {
     path.map_or(Ok(String::new()), read)
 }
+
+/// A bearer token from a file (`--bundle-token-file`,
+/// `--decision-log-token-file`), surrounding whitespace trimmed.
+pub fn token(path: Option<&Path>) -> Result<Option<String>, String> {
+    path.map(|p| {
+        std::fs::read_to_string(p)
+            .map(|t| t.trim().to_owned())
+            .map_err(|e| format!("{}: {e}", p.display()))
+    })
+    .transpose()
+}

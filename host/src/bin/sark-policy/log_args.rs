@@ -52,15 +52,7 @@ impl LogArgs {
                 _ => Err(format!("--decision-log-label: {l:?} is not KEY=VALUE")),
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let token = match &self.token_file {
-            Some(p) => Some(
-                std::fs::read_to_string(p)
-                    .map_err(|e| format!("{}: {e}", p.display()))?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let token = crate::load::token(self.token_file.as_deref())?;
         Ok(b.decision_log(DecisionLogConfig {
             labels,
             erase: self.erase.clone(),
